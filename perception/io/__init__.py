@@ -1,0 +1,1 @@
+"""Recorded data in and out: rosbag2 bags read and written without rclpy."""
