@@ -1,0 +1,1 @@
+"""Camera pipeline: image segmentation, panoptic inference and temporal feature propagation."""

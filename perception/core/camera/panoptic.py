@@ -1,0 +1,100 @@
+"""Panoptic and semantic inference from Mask2Former's per-query class logits (Q, K+1) and mask logits (Q, h, w).
+
+Panoptic encoding: an int32 map whose value is the pixel's segment id,
+    panoptic = class_id * INSTANCE_DIVISOR + instance_id,   INSTANCE_DIVISOR = 1000
+- stuff: instance_id 0; all kept queries of one stuff class merge into one segment;
+- things: instance_id 1..n, numbered over all thing segments of the image, so instance ids alone are unique too;
+- void (no segment owns the pixel): ignore_id * INSTANCE_DIVISOR, i.e. class ignore_id, instance 0.
+Segments: [{'id': int (the map value), 'class': int, 'score': float, 'area': int (pixels), 'is_thing': bool}].
+Maps are returned as torch tensors on the logits' device; the decode helpers work on torch tensors and numpy arrays.
+"""
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from perception.taxonomy import Taxonomy
+
+INSTANCE_DIVISOR = 1000
+MASK_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class PanopticInferenceConfig:
+    object_mask_threshold: float = 0.8  # keep a query only if its best class (not "no object") has a higher prob.
+    overlap_threshold: float = 0.8  # keep a segment only if it keeps this share of its own mask (prob >= 0.5)
+
+
+def encode_panoptic(semantic, instance):
+    """Panoptic ids from class ids and instance ids (0 for stuff and void)."""
+    return semantic * INSTANCE_DIVISOR + instance
+
+
+def panoptic_to_semantic(panoptic):
+    """Class id per pixel; void pixels get the ignore id."""
+    return panoptic // INSTANCE_DIVISOR
+
+
+def panoptic_to_instance(panoptic):
+    """Instance id per pixel: 1..n on things, 0 on stuff and void."""
+    return panoptic % INSTANCE_DIVISOR
+
+
+def upsampled_mask_probs(mask_logits: torch.Tensor, output_size: tuple[int, int]) -> torch.Tensor:
+    """(Q, h, w) mask logits resized bilinearly to (Q, H, W), then sigmoid."""
+    return F.interpolate(mask_logits[None].float(), size=output_size, mode='bilinear', align_corners=False)[0].sigmoid()
+
+
+def panoptic_inference(class_logits: torch.Tensor, mask_logits: torch.Tensor, taxonomy: Taxonomy,
+                       output_size: tuple[int, int], config: PanopticInferenceConfig = PanopticInferenceConfig()
+                       ) -> tuple[torch.Tensor, list[dict]]:
+    """The (H, W) int32 panoptic map at `output_size` and its segment list (see the module docstring).
+
+    Queries predicting "no object" or whose class probability is at most `object_mask_threshold` are dropped; each
+    pixel goes to the kept query maximising score * mask probability, and stays void unless that mask probability is
+    at least 0.5; a query whose won area is below `overlap_threshold` of its own mask area is dropped (its pixels void).
+    """
+    void = taxonomy.ignore_id * INSTANCE_DIVISOR
+    panoptic = torch.full(output_size, void, dtype=torch.int32, device=mask_logits.device)
+    scores, labels = class_logits.float().softmax(-1).max(-1)
+    keep = (labels < class_logits.shape[-1] - 1) & (scores > config.object_mask_threshold)
+    if not keep.any():
+        return panoptic, []
+    scores, labels = scores[keep], labels[keep]
+    masks = upsampled_mask_probs(mask_logits[keep], output_size)  # (N, H, W)
+    owner = (scores[:, None, None] * masks).argmax(0)  # (H, W) index of the winning kept query
+    owned = owner[None] == torch.arange(len(scores), device=owner.device)[:, None, None]  # (N, H, W)
+    inside = masks >= MASK_THRESHOLD
+    areas = torch.stack([owned.sum((1, 2)), inside.sum((1, 2)), (owned & inside).sum((1, 2))], 1)
+    segment_of_query = [void] * len(scores)
+    segments = {}
+    instance_count = 0
+    for query, ((owned_area, mask_area, final_area), score, label) in enumerate(
+            zip(areas.tolist(), scores.tolist(), labels.tolist())):
+        if final_area == 0 or owned_area < config.overlap_threshold * mask_area:
+            continue
+        is_thing = bool(taxonomy.is_thing[label])
+        instance_count += is_thing
+        segment_id = label * INSTANCE_DIVISOR + (instance_count if is_thing else 0)
+        segment_of_query[query] = segment_id
+        segment = segments.setdefault(segment_id, {'id': segment_id, 'class': label, 'score': score, 'area': 0,
+                                                   'is_thing': is_thing})
+        segment['score'] = max(segment['score'], score)  # merged stuff keeps its best query's score
+        segment['area'] += final_area
+    owner_inside = inside.gather(0, owner[None])[0]  # (H, W) is the pixel inside its winner's mask
+    segment_map = torch.tensor(segment_of_query, dtype=torch.int32, device=owner.device)[owner]
+    return torch.where(owner_inside, segment_map, panoptic), list(segments.values())
+
+
+def semantic_inference(class_logits: torch.Tensor, mask_logits: torch.Tensor,
+                       output_size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-pixel class (H, W) long and confidence (H, W) float in [0, 1].
+
+    Class scores are sum_q p(class | q) * mask_q(pixel) over all queries ("no object" dropped), computed at mask
+    resolution and resized bilinearly; the confidence is the winning class's share of the pixel's total score.
+    """
+    class_probs = class_logits.float().softmax(-1)[:, :-1]  # (Q, K)
+    scores = torch.einsum('qk,qhw->khw', class_probs, mask_logits.float().sigmoid())  # (K, h, w)
+    scores = F.interpolate(scores[None], size=output_size, mode='bilinear', align_corners=False)[0]  # (K, H, W)
+    best, labels = scores.max(0)
+    return labels, best / scores.sum(0).clamp(min=1e-6)
