@@ -31,7 +31,7 @@ class BagReader:
 
     def __init__(self, path, typestore=None):
         self.path = Path(path)
-        self.typestore = typestore or ros2_typestore()
+        self.typestore = ros2_typestore() if typestore is None else typestore
         self._reader: Reader | None = None
 
     def __enter__(self) -> 'BagReader':
@@ -101,7 +101,7 @@ class BagWriter:
             raise BagError(f'unknown bag storage {storage!r}; expected one of {", ".join(STORAGES)}')
         self.path = Path(path)
         self.storage = storage
-        self.typestore = typestore or ros2_typestore()
+        self.typestore = ros2_typestore() if typestore is None else typestore
         self._writer: Writer | None = None
         self._connections = {}
 

@@ -20,11 +20,12 @@ def rclpy_msgtype(msg) -> str:
 
 def to_rclpy(msg, typestore=None):
     """A rosbags message as the rclpy message of the same type (about 0.3 ms for a 120k-point cloud)."""
-    msgtype = msg.__msgtype__
-    cdr = (typestore or ros2_typestore()).serialize_cdr(msg, msgtype)
-    return deserialize_message(bytes(cdr), rclpy_message_class(msgtype))
+    typestore = ros2_typestore() if typestore is None else typestore
+    cdr = typestore.serialize_cdr(msg, msg.__msgtype__)
+    return deserialize_message(bytes(cdr), rclpy_message_class(msg.__msgtype__))
 
 
 def from_rclpy(msg, typestore=None):
     """An rclpy message as the rosbags dataclass of the same type."""
-    return (typestore or ros2_typestore()).deserialize_cdr(serialize_message(msg), rclpy_msgtype(msg))
+    typestore = ros2_typestore() if typestore is None else typestore
+    return typestore.deserialize_cdr(serialize_message(msg), rclpy_msgtype(msg))

@@ -39,8 +39,9 @@ class MessageTypes:
     with_bytes: Callable[..., Any]
 
 
-def _contiguous_bytes(values: np.ndarray) -> memoryview:
-    return memoryview(np.ascontiguousarray(values)).cast('B')
+def _flat_bytes(values: np.ndarray) -> np.ndarray:
+    """The array's bytes as a flat uint8 view (a copy only if it is not C-contiguous)."""
+    return np.ascontiguousarray(values).reshape(-1).view(np.uint8)
 
 
 def _rclpy_with_bytes(message_class: type, values: np.ndarray, **fields):
@@ -48,13 +49,13 @@ def _rclpy_with_bytes(message_class: type, values: np.ndarray, **fields):
     # copied element by element (hundreds of ms).
     msg = message_class(**fields)
     data = array.array('B')
-    data.frombytes(_contiguous_bytes(values))
+    data.frombytes(_flat_bytes(values))
     msg.data = data
     return msg
 
 
 def _rosbags_with_bytes(message_class: type, values: np.ndarray, **fields):
-    return message_class(data=np.frombuffer(_contiguous_bytes(values), np.uint8).copy(), **fields)
+    return message_class(data=_flat_bytes(values).copy(), **fields)
 
 
 @lru_cache(maxsize=1)
@@ -77,7 +78,7 @@ def ros2_typestore():
 
 def rosbags_types(typestore=None) -> MessageTypes:
     """The rosbags dataclasses of `typestore` (default: `ros2_typestore()`)."""
-    types = (typestore or ros2_typestore()).types
+    types = (ros2_typestore() if typestore is None else typestore).types
     return MessageTypes(*(types[name] for name in (
         'builtin_interfaces/msg/Time', 'std_msgs/msg/Header', 'sensor_msgs/msg/PointField',
         'sensor_msgs/msg/PointCloud2', 'sensor_msgs/msg/Image', 'sensor_msgs/msg/RegionOfInterest',

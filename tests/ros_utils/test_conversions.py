@@ -128,6 +128,13 @@ def test_organized_cloud_with_row_padding(types):
     assert_points_equal(pointcloud2_to_array(msg), points.reshape(-1))
 
 
+def test_empty_cloud(types):
+    msg = array_to_pointcloud2(types, np.zeros((0, 5), PADDED), 'lidar', 0)
+    assert pointcloud2_to_array(msg, organized=True).shape == (0, 5)
+    xyz, dropped = pointcloud2_to_xyz(msg)
+    assert xyz.shape == (0, 3) and dropped == 0
+
+
 def test_rgb_packing():
     rgb = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [1, 2, 3], [255, 255, 255]], np.uint8)
     packed = pack_rgb(rgb)

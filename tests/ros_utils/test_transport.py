@@ -6,12 +6,14 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from perception.ros_utils.conversions import (
     array_to_image, array_to_pointcloud2, image_to_array, pack_rgb, pointcloud2_to_array, rclpy_types, stamp_to_ns)
+from perception.ros_utils.environment import local_ros_environment, reserved_domain_id
 
 rclpy = pytest.importorskip('rclpy')
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor  # noqa: E402
@@ -100,6 +102,19 @@ def spin_until(executor, condition, timeout_s: float) -> bool:
 def print_latency(receiver: Receiver, case: str) -> None:
     for topic, latencies in receiver.latencies_ms.items():
         print(f'{case} {topic}: {len(latencies)} received, latency p50 {np.median(latencies):.1f} ms')
+
+
+def test_local_environment_fills_only_unset_values():
+    environment = local_ros_environment(domain_id=42, base={'ROS_DOMAIN_ID': '7', 'ROS_AUTOMATIC_DISCOVERY_RANGE': ''})
+    assert environment['ROS_DOMAIN_ID'] == '7'
+    assert environment['ROS_AUTOMATIC_DISCOVERY_RANGE'] == 'LOCALHOST'
+    assert Path(environment['FASTDDS_DEFAULT_PROFILES_FILE']).is_file()
+    assert local_ros_environment(domain_id=42, base={})['ROS_DOMAIN_ID'] == '42'
+
+
+def test_reserved_domain_ids_are_distinct():
+    with reserved_domain_id() as first, reserved_domain_id() as second:
+        assert first != second
 
 
 def test_same_process(ros_context):
