@@ -1,0 +1,1 @@
+"""Procedural driving world: camera video and LiDAR sweeps with exact ground truth."""

@@ -1,0 +1,108 @@
+"""The drive: a world, a sensor rig on the ego vehicle, and frames of camera + LiDAR data with ground truth."""
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+from scipy.spatial.transform import Rotation
+
+from perception.core.geometry import CameraIntrinsics, invert_transform
+from perception.paths import config_path
+from perception.sim.meshes import concat
+from perception.sim.sensors import LidarSpec, Raycaster, render_camera, scan_lidar
+from perception.sim.world import build_world
+from perception.taxonomy import load_taxonomy
+
+# optical frame axes expressed in the camera body frame (x forward, y left, z up): REP 103
+BODY_R_OPTICAL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+
+
+def _pose(xyz, rpy) -> np.ndarray:
+    T = np.eye(4)
+    T[:3, :3] = Rotation.from_euler('xyz', rpy).as_matrix()
+    T[:3, 3] = xyz
+    return T
+
+
+@dataclass(frozen=True, eq=False)
+class SensorRig:
+    camera: CameraIntrinsics
+    lidar: LidarSpec
+    base_T_lidar: np.ndarray   # 4x4
+    base_T_camera: np.ndarray  # 4x4, to the camera optical frame
+    frames: dict               # frame ids: odom, base, lidar, camera
+    rate_hz: float
+    start_ns: int
+    seeds: dict                # split name -> (first, last) inclusive; 'demo' -> seed
+
+    @classmethod
+    def from_config(cls, path: Path | None = None, width: int | None = None, height: int | None = None):
+        with open(path or config_path('simulator.yaml')) as f:
+            cfg = yaml.safe_load(f)
+        kitti = cfg['camera']['kitti']
+        reference = CameraIntrinsics.pinhole(kitti['width'], kitti['height'], kitti['fx'], kitti['fy'], kitti['cx'],
+                                             kitti['cy'])
+        camera = reference.scaled(width or cfg['camera']['width'], height or cfg['camera']['height'])
+        base_T_camera = _pose(**cfg['rig']['camera'])
+        base_T_camera[:3, :3] = base_T_camera[:3, :3] @ BODY_R_OPTICAL
+        seeds = {k: (tuple(v) if isinstance(v, list) else int(v)) for k, v in cfg['seeds'].items()}
+        return cls(camera, LidarSpec(**cfg['lidar']), _pose(**cfg['rig']['lidar']), base_T_camera,
+                   dict(cfg['rig']['frames']), float(cfg['rate_hz']), int(cfg['start_time_s'] * 1e9), seeds)
+
+    def split_of(self, seed: int) -> str | None:
+        for name, bounds in self.seeds.items():
+            if isinstance(bounds, tuple) and bounds[0] <= seed <= bounds[1]:
+                return name
+        return None
+
+
+@dataclass
+class SimFrame:
+    index: int
+    stamp_ns: int
+    odom_T_base: np.ndarray      # 4x4
+    image: np.ndarray            # (H, W, 3) uint8 rgb
+    semantic: np.ndarray         # (H, W) uint8 taxonomy ids
+    instance: np.ndarray         # (H, W) uint16, 0 for stuff
+    depth: np.ndarray            # (H, W) float32 metres along the optical axis, inf for sky
+    points: np.ndarray           # structured (x, y, z, intensity, ring) in the lidar frame
+    point_semantic: np.ndarray   # (N,) uint8
+    point_instance: np.ndarray   # (N,) uint32
+
+
+class DriveSimulator:
+    """Seeded drive of `frames` frames: the same seed and arguments give the same frames."""
+
+    def __init__(self, seed: int, frames: int, rig: SensorRig | None = None):
+        if frames < 1:
+            raise ValueError(f'frames must be at least 1, got {frames}')
+        self.seed, self.frames = seed, frames
+        self.rig = rig or SensorRig.from_config()
+        self.world = build_world(seed, frames / self.rig.rate_hz)
+        self.caster = Raycaster(self.world.static)
+        self.sky_id = load_taxonomy().id_of('sky')
+        self.world_T_odom = self.world_T_base(0.0)
+
+    def world_T_base(self, t: float) -> np.ndarray:
+        x, y, heading = self.world.route.pose(self.world.ego_distance(t), self.world.ego_lane)
+        c, s = np.cos(heading), np.sin(heading)
+        return np.array([[c, -s, 0, x], [s, c, 0, y], [0, 0, 1, 0], [0, 0, 0, 1.0]])
+
+    def frame(self, index: int) -> SimFrame:
+        if not 0 <= index < self.frames:
+            raise IndexError(f'frame {index} outside 0..{self.frames - 1}')
+        t = index / self.rig.rate_hz
+        rng = np.random.default_rng([self.seed, index])
+        self.caster.set_dynamic(concat([agent.mesh_at(t) for agent in self.world.agents]))
+        world_T_base = self.world_T_base(t)
+        image, semantic, instance, depth = render_camera(
+            self.caster, self.rig.camera, world_T_base @ self.rig.base_T_camera, self.world.sun,
+            self.world.lighting, self.sky_id, rng, texture_seed=self.seed)
+        points, point_semantic, point_instance = scan_lidar(self.caster, self.rig.lidar,
+                                                            world_T_base @ self.rig.base_T_lidar, rng)
+        stamp = self.rig.start_ns + int(round(t * 1e9))
+        return SimFrame(index, stamp, invert_transform(self.world_T_odom) @ world_T_base, image, semantic, instance,
+                        depth, points, point_semantic, point_instance)
+
+    def __iter__(self):
+        return (self.frame(i) for i in range(self.frames))
