@@ -1,0 +1,1 @@
+"""Neural networks: camera and LiDAR segmentation models, their layers and losses (import classes directly)."""
