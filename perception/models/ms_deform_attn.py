@@ -53,9 +53,9 @@ class MSDeformAttn(nn.Module):
         self.attention_weights = nn.Linear(dim, heads * levels * points)
         self.value_proj = nn.Linear(dim, dim)
         self.output_proj = nn.Linear(dim, dim)
-        self._init_weights()
+        self.reset_parameters()
 
-    def _init_weights(self) -> None:
+    def reset_parameters(self) -> None:
         """Deformable DETR's init: offsets start on a ring (head h looks in direction 2*pi*h/heads, point p at
         distance p+1 pixels), attention starts uniform over all levels and points."""
         nn.init.zeros_(self.sampling_offsets.weight)
