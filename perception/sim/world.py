@@ -341,7 +341,7 @@ class WorldBuilder:
             for a, b in spans:
                 for s in np.arange(a + rng.uniform(2, 20), b - 1, rng.uniform(25, 40)):
                     self.street_light(route, s, edge + side * 0.5, side)
-                for s in np.arange(a + rng.uniform(5, 40), b - 1, rng.uniform(25, 70)):
+                for s in np.arange(a + rng.uniform(3, 20), b - 1, rng.uniform(15, 35)):
                     self.sign(route, s, edge + side * 0.45, facing)
                 if section.sidewalk > 2.8 and rng.random() < 0.5:
                     for s in np.arange(a + rng.uniform(3, 8), b - 2, rng.uniform(8, 14)):
@@ -424,6 +424,13 @@ def build_world(seed: int, duration: float) -> World:
     spans = _spans_without(route.s[0], route.s[-1], zone_gaps)
     builder.frontage(route, section, spans)
     builder.furniture(route, section, spans)
+    for a, b in spans:  # signalised mid-block pedestrian crossings
+        if b - a > 60 and rng.random() < 0.6:
+            s = rng.uniform(a + 20, b - 20)
+            builder.crosswalk(route, section, s - 1.5, s + 1.5)
+            builder.traffic_light(route, s - 3, section.right_edge - 0.8, np.pi,
+                                  mast=section.lanes * section.lane_width if rng.random() < 0.5 else 0.0)
+            builder.traffic_light(route, s + 3, section.left_edge + 0.8, 0.0)
 
     for s_i, cross, (g0, g1) in zip(crossings, cross_sections, gaps):
         x, y, heading = route.pose(s_i, 0.0)
