@@ -170,7 +170,7 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
             return self.class_embed(queries), mask_logits, None
         resized = F.interpolate(mask_logits.detach(), size=attention_size, mode='bilinear', align_corners=False)
         blocked = resized.flatten(2) < 0  # sigmoid < 0.5; (B, Q, h, w) -> (B, Q, h*w)
-        blocked[blocked.all(-1)] = False  # a query whose mask is empty attends everywhere instead of nowhere
+        blocked &= ~blocked.all(-1, keepdim=True)  # a query whose mask is empty attends everywhere, not nowhere
         return self.class_embed(queries), mask_logits, blocked.repeat_interleave(self.heads, 0)  # (B*heads, Q, h*w)
 
     def forward(self, encoded: list[torch.Tensor], mask_features: torch.Tensor) -> list[dict[str, torch.Tensor]]:

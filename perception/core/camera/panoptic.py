@@ -63,9 +63,12 @@ def panoptic_inference(class_logits: torch.Tensor, mask_logits: torch.Tensor, ta
     scores, labels = scores[keep], labels[keep]
     masks = upsampled_mask_probs(mask_logits[keep], output_size)  # (N, H, W)
     owner = (scores[:, None, None] * masks).argmax(0)  # (H, W) index of the winning kept query
-    owned = owner[None] == torch.arange(len(scores), device=owner.device)[:, None, None]  # (N, H, W)
-    inside = masks >= MASK_THRESHOLD
-    areas = torch.stack([owned.sum((1, 2)), inside.sum((1, 2)), (owned & inside).sum((1, 2))], 1)
+    owner_inside = masks.gather(0, owner[None])[0] >= MASK_THRESHOLD  # (H, W) inside its winner's mask
+    owner_flat = owner.flatten()
+    areas = torch.stack([  # (N, 3) per kept query: pixels won, pixels of its own mask, pixels won inside its mask
+        torch.bincount(owner_flat, minlength=len(scores)),
+        (masks >= MASK_THRESHOLD).flatten(1).sum(1),
+        torch.bincount(owner_flat, weights=owner_inside.flatten().float(), minlength=len(scores)).long()], 1)
     segment_of_query = [void] * len(scores)
     segments = {}
     instance_count = 0
@@ -81,7 +84,6 @@ def panoptic_inference(class_logits: torch.Tensor, mask_logits: torch.Tensor, ta
                                                    'is_thing': is_thing})
         segment['score'] = max(segment['score'], score)  # merged stuff keeps its best query's score
         segment['area'] += final_area
-    owner_inside = inside.gather(0, owner[None])[0]  # (H, W) is the pixel inside its winner's mask
     segment_map = torch.tensor(segment_of_query, dtype=torch.int32, device=owner.device)[owner]
     return torch.where(owner_inside, segment_map, panoptic), list(segments.values())
 
