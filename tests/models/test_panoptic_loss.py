@@ -64,6 +64,26 @@ def test_matcher_handles_an_image_without_segments():
     assert losses['loss_mask'] == 0 and losses['loss'] > 0  # the car query is pushed to "no object"
 
 
+def test_mask_losses_ignore_invalid_pixels():
+    boxes = [(0, 8, 0, 16), (8, 16, 0, 16)]
+    target = target_for([SKY, ROAD], boxes)
+    target['valid'][:, 12:] = False
+    prediction = prediction_for([SKY, ROAD], boxes)
+    prediction['aux_outputs'] = []
+    scribbled = {**prediction, 'pred_masks': prediction['pred_masks'].clone()}
+    scribbled['pred_masks'][..., 13:] *= -1  # wrong, but only well inside the invalid columns
+    criterion = SetCriterion(K, PanopticLossConfig(importance_sample_ratio=0.0))  # the same points for both
+    losses = []
+    for outputs in (prediction, scribbled):
+        torch.manual_seed(0)
+        losses.append(criterion(outputs, [target]))
+    for name in ('loss_mask', 'loss_dice'):
+        torch.testing.assert_close(losses[0][name], losses[1][name])
+    target['valid'][:] = True
+    torch.manual_seed(0)
+    assert criterion(scribbled, [target])['loss_mask'] > losses[1]['loss_mask'] + 0.5
+
+
 def test_targets_from_semantic_and_instance_maps():
     semantic = torch.full((6, 8), ROAD)
     semantic[:2] = SKY
