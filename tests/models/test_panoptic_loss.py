@@ -1,4 +1,5 @@
 """Hungarian matching, targets from label maps, and the Mask2Former head overfitting one synthetic image."""
+import pytest
 import torch
 from torch import nn
 
@@ -157,7 +158,16 @@ def synthetic_scene():
     return image, semantic[None], instance[None]
 
 
-def test_head_overfits_one_image_and_panoptic_inference_recovers_its_segments():
+@pytest.fixture
+def one_thread():
+    """A tiny model trains faster on one thread, and many times faster than on two when other processes share them."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_head_overfits_one_image_and_panoptic_inference_recovers_its_segments(one_thread):
     torch.manual_seed(0)
     config = Mask2FormerConfig(num_classes=K, in_channels=(16, 16, 32, 32), hidden_dim=32, num_queries=8,
                                encoder_layers=1, decoder_layers=3, heads=2, points=2, ffn_dim=64)
