@@ -17,6 +17,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--sequences', type=int, default=1, help='drives to simulate with --split')
     parser.add_argument('--frames', type=int, default=100, help='frames per drive (10 Hz)')
     parser.add_argument('--out', type=Path, help='bag to write (with --split: a folder of bags, one per seed)')
+    parser.add_argument('--stride', type=int, default=1,
+                        help='write every STRIDE-th frame (training exports: more variety per simulated second)')
     parser.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap')
     parser.add_argument('--cityscapes', type=Path, help='also export camera frames in the Cityscapes layout here')
     parser.add_argument('--semantickitti', type=Path, help='also export sweeps in the SemanticKITTI layout here')
@@ -24,8 +26,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--height', type=int, help='camera height')
     parser.add_argument('--config', type=Path, help='simulator config (default: config/simulator.yaml)')
     args = parser.parse_args(argv)
-    if args.frames < 1 or args.sequences < 1:
-        parser.error('--frames and --sequences must be at least 1')
+    if min(args.frames, args.sequences, args.stride) < 1:
+        parser.error('--frames, --sequences and --stride must be at least 1')
     if (args.width is None) != (args.height is None) or (args.width is not None and min(args.width, args.height) < 16):
         parser.error('--width and --height go together and must be at least 16')
     if not (args.out or args.cityscapes or args.semantickitti):
@@ -52,7 +54,7 @@ def main(argv=None) -> int:
             return 1
         try:
             record_drive(DriveSimulator(seed, args.frames, rig), bag, args.cityscapes, args.semantickitti,
-                         args.storage)
+                         args.storage, stride=args.stride)
         except (BagError, OSError) as error:
             print(f'perception-sim: {error}', file=sys.stderr)
             return 1

@@ -81,14 +81,17 @@ def write_kitti_calibration(root: Path, sim: DriveSimulator, odom_T_base: np.nda
 
 
 def record_drive(sim: DriveSimulator, bag: Path | None = None, cityscapes: Path | None = None,
-                 semantickitti: Path | None = None, storage: str = 'mcap', progress: bool = True) -> None:
-    """Run the drive once and write each frame to every requested output, plus a small provenance file
-    (seed, split, frames, camera size) next to each."""
+                 semantickitti: Path | None = None, storage: str = 'mcap', progress: bool = True,
+                 stride: int = 1) -> None:
+    """Run the drive once and write every `stride`-th frame to every requested output, plus a small provenance
+    file (seed, split, frames, camera size) next to each."""
     split = sim.rig.split_of(sim.seed) or 'other'
     odom_T_base = []
     with ExitStack() as outputs:
         recorder = outputs.enter_context(BagRecorder(sim, bag, storage)) if bag else None
-        for frame in tqdm(sim, total=sim.frames, desc=f'seed {sim.seed}', unit='frame', disable=not progress):
+        indices = range(0, sim.frames, stride)
+        for index in tqdm(indices, desc=f'seed {sim.seed}', unit='frame', disable=not progress):
+            frame = sim.frame(index)
             if recorder:
                 recorder.write(frame)
             if cityscapes:
@@ -101,7 +104,7 @@ def record_drive(sim: DriveSimulator, bag: Path | None = None, cityscapes: Path 
             odom_T_base.append(frame.odom_T_base)
     if semantickitti:
         write_kitti_calibration(semantickitti, sim, np.array(odom_T_base))
-    provenance = {'seed': sim.seed, 'split': split, 'frames': sim.frames,
+    provenance = {'seed': sim.seed, 'split': split, 'frames': sim.frames, 'stride': stride,
                   'camera': [sim.rig.camera.width, sim.rig.camera.height]}
     for path in ([Path(bag) / 'simulation.yaml'] if bag else []) + [
             Path(root) / 'meta' / f'sim{sim.seed}.yaml' for root in (cityscapes, semantickitti) if root]:

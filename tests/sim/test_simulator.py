@@ -135,6 +135,7 @@ def test_ego_speed_and_lidar_geometry_are_kitti_like():
 
 @pytest.mark.parametrize('argv, message', [
     (['--seed', '1', '--frames', '0', '--out', 'x'], 'at least 1'),
+    (['--seed', '1', '--stride', '0', '--out', 'x'], 'at least 1'),
     (['--seed', '1', '--frames', '2'], 'nothing to write'),
     (['--frames', '2', '--out', 'x'], 'one of the arguments --seed --split is required'),
     (['--seed', '1', '--width', '100', '--out', 'x'], '--width and --height go together'),

@@ -1,0 +1,149 @@
+"""Camera segmentation over video: the backbone on key frames, flow-warped features in between, the semantic head
+(and optionally the Mask2Former panoptic head) on every frame."""
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from perception.core.camera.panoptic import PanopticInferenceConfig, panoptic_inference
+from perception.core.camera.propagation import FlowEstimator, PropagationConfig, decide_key_frame, warp_pyramid
+from perception.models.camera_net import load_camera_net
+from perception.paths import WEIGHTS_DIR
+from perception.taxonomy import load_taxonomy
+
+PAD_MULTIPLE = 32
+
+
+def select_device(name: str) -> torch.device:
+    """'auto' picks CUDA when present."""
+    if name == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    if name.startswith('cuda') and not torch.cuda.is_available():
+        raise ValueError(f'device {name!r} requested but CUDA is not available')
+    return torch.device(name)
+
+
+@dataclass(frozen=True)
+class CameraSegmenterConfig:
+    weights: Path = WEIGHTS_DIR / 'camera.pt'
+    device: str = 'auto'
+    panoptic: bool = True
+    propagation: PropagationConfig = field(default_factory=PropagationConfig)
+    panoptic_inference: PanopticInferenceConfig = field(default_factory=PanopticInferenceConfig)
+
+
+@dataclass
+class CameraSegmentation:
+    labels: np.ndarray            # (H, W) uint8 taxonomy ids
+    confidence: np.ndarray        # (H, W) float32 softmax probability of the label
+    panoptic: np.ndarray | None   # (H, W) int32 class * 1000 + instance (see core.camera.panoptic), or None
+    segments: list | None         # [{'id', 'class', 'score', 'area', 'is_thing'}], or None
+    key_frame: bool
+    key_reason: str
+    timing: dict                  # ms per stage
+
+
+def validate_image(image) -> np.ndarray:
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        shape = getattr(image, 'shape', None)
+        dtype = getattr(image, 'dtype', type(image).__name__)
+        raise ValueError(f'expected an (H, W, 3) uint8 rgb image, got {dtype} of shape {shape}')
+    if image.shape[0] < 8 or image.shape[1] < 8:
+        raise ValueError(f'image of {image.shape[1]}x{image.shape[0]} pixels is too small (at least 8x8)')
+    return image
+
+
+class CameraSegmenter:
+    def __init__(self, config: CameraSegmenterConfig = CameraSegmenterConfig()):
+        self.config = config
+        self.device = select_device(config.device)
+        self.net, self.meta = load_camera_net(config.weights, self.device)
+        if config.panoptic and self.net.panoptic_head is None:
+            raise ValueError(f'{config.weights} has no panoptic head; set panoptic to false')
+        self.taxonomy = load_taxonomy()
+        self.flow = FlowEstimator(config.propagation)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the key frame: the next frame is a key frame."""
+        self._key_pyramid = None
+        self._key_grey = None
+        self._last_stamp = None
+        self._frames_since_key = 0
+
+    def _needs_reset(self, image: np.ndarray, stamp_ns: int | None) -> bool:
+        if self._key_pyramid is None or self._key_grey.shape != image.shape[:2]:
+            return True
+        if stamp_ns is None or self._last_stamp is None:
+            return False
+        gap = (stamp_ns - self._last_stamp) / 1e9
+        return gap < 0 or gap > self.config.propagation.max_gap_s
+
+    @torch.inference_mode()
+    def process(self, image: np.ndarray, stamp_ns: int | None = None) -> CameraSegmentation:
+        """Segment one rgb8 frame of a video; stamps (ns) detect gaps that reset propagation."""
+        image = validate_image(image)
+        timing = {}
+        start = time.perf_counter()
+        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        h, w = grey.shape
+        pad_h, pad_w = -h % PAD_MULTIPLE, -w % PAD_MULTIPLE
+
+        flow = None
+        if self._needs_reset(image, stamp_ns):
+            first = self._key_pyramid is None
+            self.reset()
+            decision_key, reason = True, 'first' if first else 'reset'
+        else:
+            tick = time.perf_counter()
+            flow = self.flow(grey, self._key_grey)
+            timing['flow_ms'] = (time.perf_counter() - tick) * 1e3
+            decision = decide_key_frame(self.config.propagation, self._frames_since_key + 1, grey, self._key_grey,
+                                        flow)
+            decision_key, reason = decision.key, decision.reason
+
+        tick = time.perf_counter()
+        if decision_key:
+            tensor = torch.from_numpy(image).to(self.device).permute(2, 0, 1)[None].float() / 255.0
+            tensor = F.pad(tensor, (0, pad_w, 0, pad_h), mode='replicate')
+            pyramid = self.net.features(tensor)
+            self._key_pyramid, self._key_grey, self._frames_since_key = pyramid, grey, 0
+            timing['backbone_ms'] = (time.perf_counter() - tick) * 1e3
+        else:
+            flow = np.pad(flow, ((0, pad_h), (0, pad_w), (0, 0)), mode='edge')
+            pyramid = warp_pyramid(self._key_pyramid, flow)
+            self._frames_since_key += 1
+            timing['warp_ms'] = (time.perf_counter() - tick) * 1e3
+        self._last_stamp = stamp_ns
+
+        tick = time.perf_counter()
+        logits = F.interpolate(self.net.semantic(pyramid), scale_factor=4, mode='bilinear', align_corners=False)
+        probabilities = logits[0, :, :h, :w].softmax(0)
+        confidence, labels = probabilities.max(0)
+        labels_np = labels.to(torch.uint8).cpu().numpy()
+        confidence_np = confidence.float().cpu().numpy()
+        timing['semantic_head_ms'] = (time.perf_counter() - tick) * 1e3
+
+        panoptic, segments = None, None
+        if self.config.panoptic:
+            tick = time.perf_counter()
+            outputs = self.net.panoptic(pyramid)
+            padded = (h + pad_h, w + pad_w)
+            panoptic, segments = panoptic_inference(outputs['pred_logits'][0], outputs['pred_masks'][0],
+                                                    self.taxonomy, padded, self.config.panoptic_inference)
+            panoptic = panoptic[:h, :w].cpu().numpy().astype(np.int32)
+            if pad_h or pad_w:  # segments may have lost pixels to the crop
+                ids, areas = np.unique(panoptic, return_counts=True)
+                area_of = dict(zip(ids.tolist(), areas.tolist()))
+                segments = [{**s, 'area': area_of[s['id']]} for s in segments if s['id'] in area_of]
+            timing['panoptic_head_ms'] = (time.perf_counter() - tick) * 1e3
+        timing['total_ms'] = (time.perf_counter() - start) * 1e3
+        return CameraSegmentation(labels_np, confidence_np, panoptic, segments, decision_key, reason, timing)
+
+    def overlay(self, image: np.ndarray, labels: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+        """The image blended with the taxonomy colours of `labels`."""
+        return cv2.addWeighted(image, 1 - alpha, self.taxonomy.colorize(labels), alpha, 0.0)
