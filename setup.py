@@ -27,6 +27,7 @@ setup(
     entry_points={
         'console_scripts': [
             'perception-sim = perception.sim.cli:main',
+            'perception-train = perception.train.cli:main',
         ],
     },
 )

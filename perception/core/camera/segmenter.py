@@ -11,20 +11,12 @@ import torch.nn.functional as F
 
 from perception.core.camera.panoptic import PanopticInferenceConfig, panoptic_inference
 from perception.core.camera.propagation import FlowEstimator, PropagationConfig, decide_key_frame, warp_pyramid
+from perception.core.device import select_device
 from perception.models.camera_net import load_camera_net
 from perception.paths import WEIGHTS_DIR
 from perception.taxonomy import load_taxonomy
 
 PAD_MULTIPLE = 32
-
-
-def select_device(name: str) -> torch.device:
-    """'auto' picks CUDA when present."""
-    if name == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    if name.startswith('cuda') and not torch.cuda.is_available():
-        raise ValueError(f'device {name!r} requested but CUDA is not available')
-    return torch.device(name)
 
 
 @dataclass(frozen=True)

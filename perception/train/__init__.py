@@ -1,0 +1,1 @@
+"""Training scripts: `perception-train camera | panoptic | lidar ...` (see perception/train/cli.py)."""

@@ -1,0 +1,74 @@
+"""What every training script shares: resumable checkpoints, provenance of shipped weights, and split checks."""
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+from perception.paths import PACKAGE_DIR
+
+
+class Checkpoints:
+    """`last.pt` in a run directory, written atomically every few steps; `resume()` restores it."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.path = self.directory / 'last.pt'
+
+    def save(self, step: int, model, optimizer, scheduler, **extra) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        state = {'step': step, 'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
+                 'scheduler': scheduler.state_dict(), 'rng': torch.get_rng_state(), **extra}
+        tmp = self.path.with_suffix('.tmp')
+        torch.save(state, tmp)
+        os.replace(tmp, self.path)
+
+    def resume(self, model, optimizer, scheduler) -> dict:
+        """Load the last checkpoint into the given objects; returns its extra entries (with 'step'), or {} if none."""
+        if not self.path.exists():
+            return {}
+        state = torch.load(self.path, map_location='cpu', weights_only=False)
+        model.load_state_dict(state.pop('model'))
+        optimizer.load_state_dict(state.pop('optimizer'))
+        scheduler.load_state_dict(state.pop('scheduler'))
+        torch.set_rng_state(state.pop('rng'))
+        return state
+
+
+def git_commit() -> str | None:
+    try:
+        return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=PACKAGE_DIR, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def provenance(started: float, data: dict, results: dict) -> dict:
+    """The record shipped next to weights: exact command, code version, data, time, machine and results."""
+    return {'command': ' '.join(shlex.quote(a) for a in [Path(sys.argv[0]).name, *sys.argv[1:]]),
+            'git_commit': git_commit(), 'finished': time.strftime('%Y-%m-%d %H:%M:%S %Z'),
+            'wall_time_min': round((time.time() - started) / 60, 1), 'data': data, 'results': results,
+            'machine': {'python': platform.python_version(), 'torch': str(torch.__version__),
+                        'threads': torch.get_num_threads(),
+                        'device': torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'}}
+
+
+def write_record(weights: Path, record: dict) -> Path:
+    """`<weights>.yaml` beside the weights file."""
+    path = Path(weights).with_suffix('.yaml')
+    path.write_text(yaml.safe_dump(record, sort_keys=False))
+    return path
+
+
+def check_simulated_split(names: list[str], split: str, seeds: dict) -> None:
+    """Refuse simulated sequences (named simSEED) whose seed is not in `split`'s range: models never see held-out
+    seeds. Other names (real datasets) pass."""
+    first, last = seeds[split]
+    wrong = sorted({n for n in names if n.startswith('sim') and n[3:].isdigit() and not first <= int(n[3:]) <= last})
+    if wrong:
+        raise ValueError(f'{", ".join(wrong[:5])}: not {split} seeds ({first}-{last})')
