@@ -1,0 +1,209 @@
+"""LiDAR semantic and instance segmentation of one sweep: points (N, 4) in; class, confidence, instance out.
+
+Two backends behind one interface: 'sparse' (voxel U-Net, spconv) and 'pointnet2' (PointNet++ on grid-sampled
+chunks). A weights file holds the network's hyper-parameters and input preprocessing, so `LidarModel.load`
+rebuilds exactly the trained network.
+"""
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from perception.core.lidar.instances import ClusteringConfig, cluster_instances
+from perception.models.pointnet2 import PointNet2, PointNet2Config
+from perception.models.sparse_unet import SparseUNet, SparseUNetConfig
+from perception.paths import WEIGHTS_DIR
+from perception.preprocessing.voxelize import GridChunks, PointBatch, collate, grid_chunks, valid_point_mask, voxelize
+from perception.taxonomy import load_taxonomy
+
+BACKENDS = ('sparse', 'pointnet2')
+WEIGHTS_FORMAT = 'perception/lidar-segmentation/1'
+_NETWORKS = {'sparse': (SparseUNet, SparseUNetConfig), 'pointnet2': (PointNet2, PointNet2Config)}
+
+
+def default_weights(backend: str) -> Path:
+    """The shipped weights of a backend."""
+    return WEIGHTS_DIR / f'lidar_{backend}.pt'
+
+
+def _tuples(value):
+    """Lists back to tuples (configs hold tuples; a weights file may hand back lists)."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+class LidarModel:
+    """A LiDAR segmentation network and the input preprocessing it was trained with.
+
+    `voxel_size` is the sparse backend's voxel edge or PointNet++'s grid-sampling cell, in metres;
+    `chunk_points` is PointNet++'s points per chunk (0 for the sparse backend). A loaded model also carries the
+    `class_names` it was trained for and the `record` saved with it (metrics, training command).
+    """
+
+    def __init__(self, backend: str, network: torch.nn.Module, voxel_size: float, chunk_points: int = 0):
+        if backend not in BACKENDS:
+            raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
+        if backend == 'pointnet2' and chunk_points < 1:
+            raise ValueError('the pointnet2 backend needs chunk_points > 0')
+        self.backend, self.network, self.voxel_size, self.chunk_points = backend, network, voxel_size, chunk_points
+        self.class_names: tuple[str, ...] = ()
+        self.record: dict = {}
+
+    @classmethod
+    def build(cls, backend: str, model_config: dict, voxel_size: float, chunk_points: int = 0) -> 'LidarModel':
+        """A freshly initialised network from its hyper-parameters (the fields of its config dataclass)."""
+        if backend not in BACKENDS:
+            raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
+        network_class, config_class = _NETWORKS[backend]
+        config = config_class(**{name: _tuples(value) for name, value in model_config.items()})
+        return cls(backend, network_class(config), voxel_size, chunk_points)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = 'cpu') -> 'LidarModel':
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f'no LiDAR weights at {path}: train them with `perception-train lidar`')
+        weights = torch.load(path, map_location='cpu', weights_only=True)
+        if weights.get('format') != WEIGHTS_FORMAT:
+            raise ValueError(f'{path} is not a {WEIGHTS_FORMAT} weights file')
+        model = cls.build(weights['backend'], weights['model_config'], weights['voxel_size'], weights['chunk_points'])
+        model.network.load_state_dict(weights['state_dict'])
+        model.class_names = tuple(weights['class_names'])
+        model.record = weights.get('record', {})
+        return model.to(device).eval()
+
+    def save(self, path: str | Path, class_names, record: dict | None = None) -> None:
+        """Write the weights file: hyper-parameters, preprocessing, class names and a record (metrics, command)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({'format': WEIGHTS_FORMAT, 'backend': self.backend,
+                    'model_config': asdict(self.network.config), 'voxel_size': self.voxel_size,
+                    'chunk_points': self.chunk_points, 'class_names': list(class_names),
+                    'state_dict': {k: v.cpu() for k, v in self.network.state_dict().items()},
+                    'record': record or {}}, path)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.network.parameters()).device
+
+    def to(self, device: str | torch.device) -> 'LidarModel':
+        self.network.to(device)
+        return self
+
+    def eval(self) -> 'LidarModel':
+        self.network.eval()
+        return self
+
+    def prepare(self, points: torch.Tensor) -> tuple[PointBatch, GridChunks | None]:
+        """The network input for one (N, 4) sweep of finite points, on the points' device."""
+        if self.backend == 'sparse':
+            return voxelize(collate([points]), self.voxel_size), None
+        chunks = grid_chunks(points[:, :3], self.voxel_size, self.chunk_points, torch.Generator().manual_seed(0))
+        return collate(list(points[chunks.index])), chunks  # (K, n, 4): one cloud per chunk
+
+    def predict(self, batch: PointBatch, chunks: GridChunks | None) -> torch.Tensor:
+        """(N, num_classes) logits for every point of the prepared sweep."""
+        logits = self.network(batch)
+        return logits if chunks is None else chunks.to_points(logits)
+
+    def logits(self, points: torch.Tensor) -> torch.Tensor:
+        return self.predict(*self.prepare(points))
+
+
+@dataclass(frozen=True)
+class LidarSegmenterConfig:
+    backend: str = 'sparse'  # 'sparse' or 'pointnet2'
+    weights: str | None = None  # None: the shipped weights of the backend
+    voxel_size: float | None = None  # None: the voxel size the weights were trained with
+    min_range: float = 1.0  # metres from the sensor; closer points (the ego vehicle) are not segmented
+    max_range: float = 100.0
+    device: str = 'auto'  # 'auto' (CUDA when available), 'cpu' or 'cuda'
+    clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
+
+
+@dataclass
+class LidarSegmentation:
+    """Per-point outputs of one sweep of N points. Points not segmented (`valid` False) have label 255 (ignore),
+    confidence 0 and instance 0."""
+
+    labels: np.ndarray  # (N,) uint8 class ids
+    confidence: np.ndarray  # (N,) float32 softmax probability of the label
+    instance: np.ndarray  # (N,) uint32, 0 for stuff; unique per sweep
+    valid: np.ndarray  # (N,) bool: finite and within [min_range, max_range]
+    dropped_nonfinite: int  # points with a NaN or infinite value
+    dropped_out_of_range: int  # finite points outside [min_range, max_range]
+    timing_ms: dict[str, float]  # per stage: preprocess, inference, clustering, total
+
+
+def _resolve_device(device: str) -> torch.device:
+    if device == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    if device == 'cuda' and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but CUDA is not available")
+    if device not in ('cpu', 'cuda'):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    return torch.device(device)
+
+
+class LidarSegmenter:
+    """Loads the weights once; `process(points)` segments a sweep."""
+
+    def __init__(self, config: LidarSegmenterConfig):
+        if config.backend not in BACKENDS:
+            raise ValueError(f'backend must be one of {BACKENDS}, got {config.backend!r}')
+        if not 0 <= config.min_range < config.max_range:
+            raise ValueError('need 0 <= min_range < max_range')
+        self.config = config
+        self.device = _resolve_device(config.device)
+        self.model = LidarModel.load(config.weights or default_weights(config.backend), self.device)
+        if self.model.backend != config.backend:
+            raise ValueError(f'the weights are for the {self.model.backend!r} backend, not {config.backend!r}')
+        if config.voxel_size is not None:
+            self.model.voxel_size = config.voxel_size
+        self.taxonomy = load_taxonomy()
+        if self.model.class_names != self.taxonomy.names:
+            raise ValueError('the weights were trained for other classes than config/classes.yaml lists')
+        # Classes a LiDAR never returns from (sky) are never predicted.
+        lidar_ids = self.taxonomy.lidar_ids
+        self.unseen_classes = torch.tensor([i not in lidar_ids for i in range(self.taxonomy.num_classes)],
+                                           device=self.device)
+
+    def _elapsed_ms(self, start: float) -> float:
+        if self.device.type == 'cuda':
+            torch.cuda.synchronize(self.device)
+        return (time.perf_counter() - start) * 1e3
+
+    def process(self, points: np.ndarray) -> LidarSegmentation:
+        """Segment one sweep: points (N, 4) x, y, z, intensity; ValueError for any other shape."""
+        start = time.perf_counter()
+        points = np.asarray(points)
+        if points.ndim != 2 or points.shape[1] != 4:
+            raise ValueError(f'points must be (N, 4) x, y, z, intensity, got shape {points.shape}')
+        points = points.astype(np.float32, copy=False)
+        finite = np.isfinite(points).all(axis=1)
+        valid = valid_point_mask(points, self.config.min_range, self.config.max_range)
+        count = len(points)
+        labels = np.full(count, self.taxonomy.ignore_id, np.uint8)
+        confidence = np.zeros(count, np.float32)
+        instance = np.zeros(count, np.uint32)
+        timing = {'preprocess': 0.0, 'inference': 0.0, 'clustering': 0.0}
+        if valid.any():
+            with torch.inference_mode():
+                stage = time.perf_counter()
+                batch, chunks = self.model.prepare(torch.from_numpy(points[valid]).to(self.device))
+                timing['preprocess'] = self._elapsed_ms(stage)
+                stage = time.perf_counter()
+                logits = self.model.predict(batch, chunks)
+                logits = logits.masked_fill(self.unseen_classes, float('-inf'))
+                probability, label = logits.softmax(dim=1).max(dim=1)
+                labels[valid], confidence[valid] = label.cpu().numpy(), probability.cpu().numpy()
+                timing['inference'] = self._elapsed_ms(stage)
+            stage = time.perf_counter()
+            instance[valid] = cluster_instances(points[valid, :3], labels[valid], self.taxonomy.thing_ids,
+                                                self.config.clustering)
+            timing['clustering'] = self._elapsed_ms(stage)
+        timing['total'] = self._elapsed_ms(start)
+        return LidarSegmentation(labels=labels, confidence=confidence, instance=instance, valid=valid,
+                                 dropped_nonfinite=int((~finite).sum()),
+                                 dropped_out_of_range=int((finite & ~valid).sum()), timing_ms=timing)
