@@ -2,10 +2,11 @@
 
 Targets are one dict per image (build them with `panoptic_targets`):
     'labels': (T,) long class ids, one per segment (a stuff class present, or a thing instance)
-    'masks':  (T, H, W) float in {0, 1}, the segments' binary masks at input resolution
+    'masks':  (T, H, W) bool, the segments' masks at input resolution
     'valid':  (H, W) bool, False on pixels excluded from the mask losses (ignore, things without an instance id)
-Predictions are the head's dict ('pred_logits' (B, Q, K+1), 'pred_masks' (B, Q, h, w), 'aux_outputs'); masks at a
-lower resolution than the targets are fine, both are point-sampled in normalised coordinates.
+Predictions are the head's dict ('pred_logits' (B, Q, K+1), 'pred_masks' (B, Q, h, w), 'aux_outputs'). Both are
+read at the same random points in normalised coordinates: predicted logits interpolated bilinearly, targets and
+validity from the pixel containing the point, so the lower-resolution prediction needs no resizing.
 """
 from dataclasses import dataclass
 
@@ -44,7 +45,7 @@ def panoptic_targets(semantic: torch.Tensor, instance: torch.Tensor, taxonomy: T
         keys = image_semantic * stride + torch.where(thing, image_instance, 0)
         segment_keys = keys[valid].unique()
         targets.append({'labels': segment_keys // stride,
-                        'masks': ((keys[None] == segment_keys[:, None, None]) & valid).float(),
+                        'masks': (keys[None] == segment_keys[:, None, None]) & valid,
                         'valid': valid})
     return targets
 
@@ -55,13 +56,20 @@ def point_sample(maps: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(maps, 2 * coords[:, :, None] - 1, mode='bilinear', align_corners=False).squeeze(3)
 
 
+def pixel_index(coords: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row and column (...,) of the pixel of an H x W map containing each point of coords (..., 2), (x, y) in [0, 1]."""
+    rows = (coords[..., 1] * height).long().clamp(0, height - 1)
+    cols = (coords[..., 0] * width).long().clamp(0, width - 1)
+    return rows, cols
+
+
 def uncertain_point_coords(mask_logits: torch.Tensor, config: PanopticLossConfig) -> torch.Tensor:
     """(N, num_points, 2) coords for masks (N, 1, h, w): mostly where the logit is nearest 0, the rest uniform."""
     count = mask_logits.shape[0]
     candidates = torch.rand(count, int(config.num_points * config.oversample_ratio), 2, device=mask_logits.device)
     uncertainty = -point_sample(mask_logits, candidates)[:, 0].abs()  # (N, candidates)
     num_uncertain = int(config.importance_sample_ratio * config.num_points)
-    chosen = uncertainty.topk(num_uncertain, dim=1).indices
+    chosen = uncertainty.topk(num_uncertain, dim=1, sorted=False).indices
     uncertain = candidates.gather(1, chosen[..., None].expand(-1, -1, 2))
     uniform = torch.rand(count, config.num_points - num_uncertain, 2, device=mask_logits.device)
     return torch.cat([uncertain, uniform], 1)
@@ -99,8 +107,9 @@ class HungarianMatcher(nn.Module):
             # The same random points for every query and target of this image.
             coords = torch.rand(1, self.config.num_points, 2, device=mask_logits.device)
             point_logits = point_sample(mask_logits[None].float(), coords)[0]  # (1, Q, h, w) -> (Q, P)
-            point_targets = point_sample(target['masks'][None], coords)[0]  # (T, P)
-            point_weights = point_sample(target['valid'][None, None].float(), coords)[0, 0]  # (P,)
+            rows, cols = pixel_index(coords[0], *target['valid'].shape)  # (P,)
+            point_targets = target['masks'][:, rows, cols].float()  # (T, P)
+            point_weights = target['valid'][rows, cols].float()  # (P,)
             bce_cost, dice_cost = pairwise_mask_costs(point_logits, point_targets, point_weights)
             cost = (self.config.class_weight * class_cost + self.config.mask_weight * bce_cost
                     + self.config.dice_weight * dice_cost)
@@ -154,12 +163,16 @@ class SetCriterion(nn.Module):
         if mask_logits.shape[0] == 0:
             zero = prediction['pred_masks'].sum() * 0
             return {'loss_class': class_loss, 'loss_mask': zero, 'loss_dice': zero}
-        target_masks = torch.cat([t['masks'][target.to(device)] for t, (_, target) in zip(targets, indices)])
-        valid = torch.stack([t['valid'] for t in targets])[batch_index].float()  # (N, H, W)
         with torch.no_grad():
             coords = uncertain_point_coords(mask_logits, self.config)  # (N, P, 2)
-            point_targets = point_sample(target_masks[:, None], coords)[:, 0]  # (N, P)
-            point_weights = point_sample(valid[:, None], coords)[:, 0]  # (N, P)
+            point_targets, point_weights = [], []
+            for target, image_coords, (_, target_index) in zip(
+                    targets, coords.split([len(query) for query, _ in indices]), indices):
+                rows, cols = pixel_index(image_coords, *target['valid'].shape)  # (n, P)
+                point_targets.append(target['masks'][target_index.to(device)[:, None], rows, cols])
+                point_weights.append(target['valid'][rows, cols])
+            point_targets = torch.cat(point_targets).float()  # (N, P)
+            point_weights = torch.cat(point_weights).float()  # (N, P)
         point_logits = point_sample(mask_logits, coords)[:, 0]  # (N, P)
         bce = F.binary_cross_entropy_with_logits(point_logits, point_targets, reduction='none')
         mask_loss = ((bce * point_weights).sum(1) / point_weights.sum(1).clamp(min=1)).sum() / num_masks

@@ -15,10 +15,10 @@ IGNORE = TAXONOMY.ignore_id
 
 
 def box_masks(boxes, size=(16, 16)) -> torch.Tensor:
-    """(N, H, W) float masks, 1 inside each (top, bottom, left, right) box."""
-    masks = torch.zeros(len(boxes), *size)
+    """(N, H, W) bool masks, True inside each (top, bottom, left, right) box."""
+    masks = torch.zeros(len(boxes), *size, dtype=torch.bool)
     for index, (top, bottom, left, right) in enumerate(boxes):
-        masks[index, top:bottom, left:right] = 1
+        masks[index, top:bottom, left:right] = True
     return masks
 
 
@@ -26,7 +26,7 @@ def prediction_for(classes, boxes) -> dict:
     """A batch-of-one prediction: class logits peaked at `classes` (K: "no object"), masks +-8 on `boxes`."""
     logits = torch.zeros(1, len(classes), K + 1)
     logits[0, torch.arange(len(classes)), torch.tensor(classes)] = 8.0
-    return {'pred_logits': logits, 'pred_masks': (box_masks(boxes) * 16 - 8)[None]}
+    return {'pred_logits': logits, 'pred_masks': (box_masks(boxes).float() * 16 - 8)[None]}
 
 
 def target_for(classes, boxes) -> dict:
@@ -56,7 +56,7 @@ def test_matcher_uses_masks_to_tell_same_class_instances_apart_and_class_to_tell
 
 def test_matcher_handles_an_image_without_segments():
     prediction = prediction_for([CAR, K], [(0, 4, 0, 4), (0, 4, 0, 4)])
-    empty = {'labels': torch.zeros(0, dtype=torch.long), 'masks': torch.zeros(0, 16, 16),
+    empty = {'labels': torch.zeros(0, dtype=torch.long), 'masks': torch.zeros(0, 16, 16, dtype=torch.bool),
              'valid': torch.zeros(16, 16, dtype=torch.bool)}
     (queries, targets), = HungarianMatcher(PanopticLossConfig())(prediction, [empty])
     assert len(queries) == len(targets) == 0
