@@ -11,12 +11,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from perception.core.device import select_device
 from perception.core.lidar.instances import ClusteringConfig, cluster_instances
 from perception.models.pointnet2 import PointNet2, PointNet2Config
 from perception.models.sparse_unet import SparseUNet, SparseUNetConfig
 from perception.paths import WEIGHTS_DIR
 from perception.preprocessing.voxelize import GridChunks, PointBatch, collate, grid_chunks, valid_point_mask, voxelize
-from perception.taxonomy import load_taxonomy
+from perception.taxonomy import Taxonomy, load_taxonomy
 
 BACKENDS = ('sparse', 'pointnet2')
 WEIGHTS_FORMAT = 'perception/lidar-segmentation/1'
@@ -31,6 +32,11 @@ def default_weights(backend: str) -> Path:
 def _tuples(value):
     """Lists back to tuples (configs hold tuples; a weights file may hand back lists)."""
     return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def unseen_class_mask(taxonomy: Taxonomy, device: torch.device | str = 'cpu') -> torch.Tensor:
+    """(num_classes,) bool: the classes a LiDAR never returns from (sky), whose logits are masked out."""
+    return torch.tensor([i not in taxonomy.lidar_ids for i in range(taxonomy.num_classes)], device=device)
 
 
 class LidarModel:
@@ -136,16 +142,6 @@ class LidarSegmentation:
     timing_ms: dict[str, float]  # per stage: preprocess, inference, clustering, total
 
 
-def _resolve_device(device: str) -> torch.device:
-    if device == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    if device == 'cuda' and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available")
-    if device not in ('cpu', 'cuda'):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
-    return torch.device(device)
-
-
 class LidarSegmenter:
     """Loads the weights once; `process(points)` segments a sweep."""
 
@@ -155,7 +151,7 @@ class LidarSegmenter:
         if not 0 <= config.min_range < config.max_range:
             raise ValueError('need 0 <= min_range < max_range')
         self.config = config
-        self.device = _resolve_device(config.device)
+        self.device = select_device(config.device)
         self.model = LidarModel.load(config.weights or default_weights(config.backend), self.device)
         if self.model.backend != config.backend:
             raise ValueError(f'the weights are for the {self.model.backend!r} backend, not {config.backend!r}')
@@ -164,10 +160,7 @@ class LidarSegmenter:
         self.taxonomy = load_taxonomy()
         if self.model.class_names != self.taxonomy.names:
             raise ValueError('the weights were trained for other classes than config/classes.yaml lists')
-        # Classes a LiDAR never returns from (sky) are never predicted.
-        lidar_ids = self.taxonomy.lidar_ids
-        self.unseen_classes = torch.tensor([i not in lidar_ids for i in range(self.taxonomy.num_classes)],
-                                           device=self.device)
+        self.unseen_classes = unseen_class_mask(self.taxonomy, self.device)
 
     def _elapsed_ms(self, start: float) -> float:
         if self.device.type == 'cuda':

@@ -1,0 +1,282 @@
+"""perception-train lidar: a LiDAR segmentation backend on SemanticKITTI-layout sweeps of training seeds.
+
+    perception-train lidar --backend sparse --steps 3000 --out perception/weights/lidar_sparse.pt
+    perception-train lidar --backend pointnet2 --steps 3000 --out perception/weights/lidar_pointnet2.pt
+
+Sequences default to those under DATA whose number lies in the simulator's train / val seed ranges
+(config/simulator.yaml); --train-sequences and --val-sequences name others (e.g. real SemanticKITTI 00 .. 10).
+"""
+import argparse
+import math
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from perception.core.device import select_device
+from perception.core.lidar.segmenter import BACKENDS, LidarModel, default_weights, unseen_class_mask
+from perception.eval.metrics import ConfusionMatrix
+from perception.io.semantickitti import frame_paths, list_frames, read_frame
+from perception.models.losses import WEIGHTING_METHODS, SegmentationLoss, class_weights
+from perception.preprocessing.voxelize import PointBatch, collate, grid_chunks, valid_point_mask, voxelize
+from perception.sim.simulator import SensorRig
+from perception.taxonomy import Taxonomy, load_taxonomy
+from perception.train.common import Checkpoints, check_simulated_split, provenance, write_record
+
+# Per backend: (voxel size or grid cell in metres, learning rate, batch size).
+BACKEND_DEFAULTS = {'sparse': (0.15, 4e-3, 2), 'pointnet2': (0.1, 2e-3, 2)}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog='perception-train lidar', description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--backend', choices=BACKENDS, required=True)
+    parser.add_argument('--data', type=Path, default=Path('data/semantickitti'), help='SemanticKITTI-layout root')
+    parser.add_argument('--train-sequences', nargs='+', help='default: the simulator train seeds under DATA')
+    parser.add_argument('--val-sequences', nargs='+', help='default: the simulator val seeds under DATA')
+    parser.add_argument('--out', type=Path, help='weights file (default: the shipped one of the backend)')
+    parser.add_argument('--run-dir', type=Path, help='checkpoints and logs (default: outputs/train/lidar_BACKEND)')
+    parser.add_argument('--resume', action='store_true', help='continue from RUN_DIR/last.pt')
+    parser.add_argument('--steps', type=int, default=3000)
+    parser.add_argument('--batch-size', type=int, help='sweeps per step (default: 2)')
+    parser.add_argument('--lr', type=float, help='peak learning rate of the one-cycle schedule')
+    parser.add_argument('--weight-decay', type=float, default=1e-2)
+    parser.add_argument('--loss', choices=('ce', 'focal', 'ce+dice'), default='ce+dice')
+    parser.add_argument('--class-weighting', choices=WEIGHTING_METHODS, default='inverse_sqrt')
+    parser.add_argument('--voxel-size', type=float,
+                        help='sparse voxel edge / PointNet++ grid cell, metres (default: 0.15 sparse, 0.1 pointnet2)')
+    parser.add_argument('--channels', type=int, nargs='+', default=(16, 32, 64, 128), help='sparse U-Net stages')
+    parser.add_argument('--point-channels', type=int, default=32, help='sparse point branch width (0: none)')
+    parser.add_argument('--chunk-points', type=int, default=16384, help='PointNet++ points per chunk')
+    parser.add_argument('--min-range', type=float, default=1.0, help='metres; closer points are not used')
+    parser.add_argument('--max-range', type=float, default=100.0)
+    parser.add_argument('--no-augment', action='store_true', help='no rotation, flip, scaling or jitter')
+    parser.add_argument('--val-every', type=int, default=500)
+    parser.add_argument('--val-frames', type=int, default=40, help='val sweeps per evaluation (0: all)')
+    parser.add_argument('--checkpoint-every', type=int, default=100)
+    parser.add_argument('--workers', type=int, default=1)
+    parser.add_argument('--threads', type=int, help='torch CPU threads of the training process')
+    parser.add_argument('--device', default='auto')
+    parser.add_argument('--seed', type=int, default=0)
+    args = parser.parse_args(argv)
+    voxel_size, lr, batch_size = BACKEND_DEFAULTS[args.backend]
+    args.voxel_size = args.voxel_size or voxel_size
+    args.lr = args.lr or lr
+    args.batch_size = args.batch_size or batch_size
+    args.out = args.out or default_weights(args.backend)
+    args.run_dir = args.run_dir or Path('outputs/train') / f'lidar_{args.backend}'
+    if min(args.steps, args.batch_size, args.val_every, args.checkpoint_every, args.chunk_points) < 1:
+        parser.error('--steps, --batch-size, --val-every, --checkpoint-every and --chunk-points must be positive')
+    if args.voxel_size <= 0 or args.lr <= 0 or not 0 <= args.min_range < args.max_range:
+        parser.error('--voxel-size and --lr must be positive, and 0 <= --min-range < --max-range')
+    if not args.channels or min(args.channels) < 1 or args.point_channels < 0 or args.workers < 0:
+        parser.error('--channels must be positive, --point-channels and --workers non-negative')
+    return args
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Random yaw about the sensor's z axis, left-right mirror, isotropic scaling and per-point jitter."""
+
+    rotate: bool = True
+    flip: bool = True
+    scale: tuple[float, float] = (0.95, 1.05)
+    jitter: float = 0.01  # metres (standard deviation, clipped at 3 sigma)
+
+    def __call__(self, points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        xyz = points[:, :3].astype(np.float64)
+        if self.rotate:
+            angle = rng.uniform(0.0, 2.0 * math.pi)
+            cos, sin = math.cos(angle), math.sin(angle)
+            xyz = xyz @ np.array([[cos, -sin, 0.0], [sin, cos, 0.0], [0.0, 0.0, 1.0]]).T
+        if self.flip and rng.random() < 0.5:
+            xyz[:, 1] = -xyz[:, 1]
+        xyz *= rng.uniform(*self.scale)
+        xyz += np.clip(rng.normal(0.0, self.jitter, xyz.shape), -3 * self.jitter, 3 * self.jitter)
+        return np.hstack([xyz, points[:, 3:4]]).astype(np.float32)
+
+
+class LidarSweeps(Dataset):
+    """(points (M, 4) float32, labels (M,) int64 taxonomy ids, 255 = ignore) for each labelled sweep, keeping the
+    points LidarSegmenter would segment (finite, within [min_range, max_range]), augmented when asked."""
+
+    def __init__(self, root: Path, sequences: list[str], min_range: float, max_range: float,
+                 augmentation: Augmentation | None = None):
+        self.root, self.sequences = Path(root), list(sequences)
+        self.frames = [(sequence, frame) for sequence in self.sequences for frame in list_frames(root, sequence)
+                       if frame_paths(root, sequence, frame)[1].exists()]
+        if not self.frames:
+            raise ValueError(f'{root}: no labelled sweeps in sequences {", ".join(self.sequences) or "(none)"}')
+        self.min_range, self.max_range, self.augmentation = min_range, max_range, augmentation
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        points, labels, _ = read_frame(self.root, *self.frames[index])
+        keep = valid_point_mask(points, self.min_range, self.max_range)
+        points, labels = points[keep], labels[keep].astype(np.int64)
+        if self.augmentation is not None:
+            points = self.augmentation(points, np.random.default_rng(int(torch.randint(2 ** 62, ()))))
+        return points, labels
+
+
+def simulated_sequences(root: Path, seeds: tuple[int, int]) -> list[str]:
+    """Sequence folders under root whose number lies in the inclusive seed range."""
+    folders = (root / 'sequences').glob('*') if (root / 'sequences').is_dir() else []
+    return sorted((p.name for p in folders if p.name.isdigit() and seeds[0] <= int(p.name) <= seeds[1]), key=int)
+
+
+def label_counts(sweeps: LidarSweeps, num_classes: int, samples: int = 200) -> np.ndarray:
+    """Per-class point counts over an even sample of the (unaugmented) sweeps."""
+    counts = np.zeros(num_classes, np.int64)
+    for index in np.linspace(0, len(sweeps) - 1, min(samples, len(sweeps))).astype(int):
+        _, labels, _ = read_frame(sweeps.root, *sweeps.frames[index])
+        counts += np.bincount(labels, minlength=256)[:num_classes]
+    return counts
+
+
+class TrainingBatch:
+    """DataLoader collate: sweeps -> the backend's PointBatch (sparse: voxelised sweeps; PointNet++: one random
+    grid-sampled chunk per sweep), built with the same functions as LidarModel.prepare."""
+
+    def __init__(self, backend: str, voxel_size: float, chunk_points: int):
+        self.backend, self.voxel_size, self.chunk_points = backend, voxel_size, chunk_points
+
+    def __call__(self, samples) -> PointBatch:
+        samples = [(points, labels) for points, labels in samples if len(points)]
+        if not samples:
+            raise ValueError('a training batch without points: are --min-range / --max-range right?')
+        clouds, labels = zip(*samples)
+        if self.backend == 'sparse':
+            return voxelize(collate(clouds, labels), self.voxel_size)
+        chosen = [grid_chunks(torch.from_numpy(cloud[:, :3]), self.voxel_size, self.chunk_points).index[0].numpy()
+                  for cloud in clouds]
+        return collate([c[i] for c, i in zip(clouds, chosen)], [lab[i] for lab, i in zip(labels, chosen)])
+
+
+def _single_thread_worker(_: int) -> None:
+    torch.set_num_threads(1)  # the training process owns the cores; a threaded worker would oversubscribe them
+
+
+@torch.inference_mode()
+def evaluate(model: LidarModel, sweeps: LidarSweeps, taxonomy: Taxonomy, max_frames: int) -> ConfusionMatrix:
+    """Full-sweep semantic accuracy on an even sample of unaugmented val sweeps, inferred as LidarSegmenter does."""
+    model.eval()
+    unseen = unseen_class_mask(taxonomy, model.device)
+    confusion = ConfusionMatrix(taxonomy.num_classes)
+    count = len(sweeps) if max_frames <= 0 else min(max_frames, len(sweeps))
+    for index in np.linspace(0, len(sweeps) - 1, count).astype(int):
+        points, labels = sweeps[index]
+        if len(points):
+            logits = model.logits(torch.from_numpy(points).to(model.device)).masked_fill(unseen, float('-inf'))
+            confusion.update(logits.argmax(dim=1).cpu(), labels)
+    model.network.train()
+    return confusion
+
+
+def _build_model(args, num_classes: int) -> LidarModel:
+    if args.backend == 'sparse':
+        config = {'num_classes': num_classes, 'channels': tuple(args.channels), 'point_channels': args.point_channels}
+        return LidarModel.build('sparse', config, args.voxel_size)
+    return LidarModel.build('pointnet2', {'num_classes': num_classes}, args.voxel_size, args.chunk_points)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    started = time.time()
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    taxonomy = load_taxonomy()
+    seeds = SensorRig.from_config().seeds
+    train_sequences = args.train_sequences or simulated_sequences(args.data, seeds['train'])
+    val_sequences = args.val_sequences or simulated_sequences(args.data, seeds['val'])
+    try:
+        device = select_device(args.device)
+        for sequences, split in ((train_sequences, 'train'), (val_sequences, 'val')):
+            check_simulated_split([f'sim{int(s)}' for s in sequences
+                                   if (args.data / 'meta' / f'sim{int(s)}.yaml').exists()], split, seeds)
+        augmentation = None if args.no_augment else Augmentation()
+        train = LidarSweeps(args.data, train_sequences, args.min_range, args.max_range, augmentation)
+        val = LidarSweeps(args.data, val_sequences, args.min_range, args.max_range)
+        model = _build_model(args, taxonomy.num_classes).to(device)
+        weights = class_weights(label_counts(train, taxonomy.num_classes), args.class_weighting).to(device)
+    except (ValueError, FileNotFoundError, ImportError) as error:
+        print(f'perception-train lidar: {error}', file=sys.stderr)
+        return 1
+    loss_fn = SegmentationLoss(weights, focal_gamma=2.0 if args.loss == 'focal' else 0.0,
+                               dice_weight=1.0 if args.loss == 'ce+dice' else 0.0)
+    network = model.network
+    optimizer = torch.optim.AdamW(network.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=args.steps, pct_start=0.05)
+    args.run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoints = Checkpoints(args.run_dir)
+    if args.resume and not checkpoints.path.exists():
+        print(f'perception-train lidar: --resume but no {checkpoints.path}', file=sys.stderr)
+        return 1
+    try:
+        state = checkpoints.resume(network, optimizer, scheduler) if args.resume else {}
+    except RuntimeError as error:  # another backend or architecture than the checkpoint's
+        print(f'perception-train lidar: {checkpoints.path} does not fit these arguments: '
+              f'{str(error).splitlines()[0]}', file=sys.stderr)
+        return 1
+    if state.get('total_steps', args.steps) != args.steps:
+        print(f'perception-train lidar: {checkpoints.path} was trained for --steps {state["total_steps"]}; '
+              f'resume with the same value', file=sys.stderr)
+        return 1
+    step, best = state.get('step', 0), state.get('best_miou', -1.0)
+    best_path = args.run_dir / 'best.pt'
+
+    loader = DataLoader(train, batch_size=args.batch_size, shuffle=True, drop_last=len(train) >= args.batch_size,
+                        num_workers=args.workers, persistent_workers=args.workers > 0,
+                        collate_fn=TrainingBatch(args.backend, args.voxel_size, args.chunk_points),
+                        worker_init_fn=_single_thread_worker)
+    progress = tqdm(total=args.steps, initial=step, desc=f'lidar {args.backend}', unit='step')
+    network.train()
+    while step < args.steps:
+        for batch in loader:
+            batch = batch.to(device)
+            loss = loss_fn(network(batch), batch.label)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            progress.update()
+            progress.set_postfix(loss=f'{loss.item():.3f}', lr=f'{scheduler.get_last_lr()[0]:.1e}')
+            if step % args.val_every == 0 or step == args.steps:
+                miou = evaluate(model, val, taxonomy, args.val_frames).miou()
+                progress.write(f'step {step}: val mIoU {100 * miou:.1f}')
+                if miou > best:
+                    best = miou
+                    model.save(best_path, taxonomy.names)
+            if step % args.checkpoint_every == 0 or step == args.steps:
+                checkpoints.save(step, network, optimizer, scheduler, best_miou=best, total_steps=args.steps)
+            if step >= args.steps:
+                break
+    progress.close()
+
+    model = LidarModel.load(best_path, device)
+    confusion = evaluate(model, val, taxonomy, args.val_frames)
+    results = {'val_frames': len(val) if args.val_frames <= 0 else min(args.val_frames, len(val)),
+               'val_miou': round(100 * confusion.miou(), 2),
+               'val_iou': {name: round(100 * float(v), 2) for name, v in zip(taxonomy.names, confusion.iou())}}
+    data = {'root': str(args.data), 'train_frames': len(train), 'train_sequences': train.sequences,
+            'val_frames': len(val), 'val_sequences': val.sequences}
+    meta = provenance(started, data, results)
+    model.save(args.out, taxonomy.names, meta)
+    print(f'val mIoU {results["val_miou"]:.1f}; wrote {args.out} and {write_record(args.out, meta)}')
+    shutil.copy(args.out, args.run_dir / 'final.pt')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
