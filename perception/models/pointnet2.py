@@ -62,15 +62,19 @@ class SetAbstraction(nn.Module):
 
 
 class FeaturePropagation(nn.Module):
-    """3-NN interpolation from a coarse level to a finer one, joined with the finer level's features."""
+    """3-NN interpolation from a coarse level to a finer one, joined with the finer level's features.
 
-    def __init__(self, in_channels: int, channels: tuple[int, ...]):
+    `reach`, about the coarse points' spacing (their ball radius), only speeds up the neighbour search.
+    """
+
+    def __init__(self, in_channels: int, channels: tuple[int, ...], reach: float):
         super().__init__()
+        self.reach = reach
         self.mlp = SharedMLP(in_channels, channels)
 
     def forward(self, fine_xyz, coarse_xyz, fine_features, coarse_features) -> torch.Tensor:
         """fine (B, n, 3) and (B, n, C1), coarse (B, m, 3) and (B, m, C2) -> (B, n, C')."""
-        interpolated = three_nn_interpolate(fine_xyz, coarse_xyz, coarse_features)  # (B, n, C2)
+        interpolated = three_nn_interpolate(fine_xyz, coarse_xyz, coarse_features, self.reach)  # (B, n, C2)
         return self.mlp(torch.cat([interpolated, fine_features], dim=2))
 
 
@@ -91,7 +95,9 @@ class PointNet2(nn.Module):
         self.propagations = nn.ModuleList()
         coarse_channels = level_channels[-1]
         for i, channels in enumerate(config.fp_channels):
-            self.propagations.append(FeaturePropagation(coarse_channels + level_channels[levels - 1 - i], channels))
+            # Three ball radii of the coarse level hold the 3 nearest coarse points of almost every fine point.
+            self.propagations.append(FeaturePropagation(coarse_channels + level_channels[levels - 1 - i], channels,
+                                                        reach=3 * config.radii[levels - 1 - i]))
             coarse_channels = channels[-1]
         self.head = nn.Sequential(SharedMLP(coarse_channels, (coarse_channels,)),
                                   nn.Linear(coarse_channels, config.num_classes))

@@ -60,6 +60,21 @@ def test_ball_query_matches_naive_loop(monkeypatch, small_chunks):
             assert index[b, s].tolist() == expected
 
 
+def test_blockwise_neighbour_search_matches_naive_loop():
+    # Many queries (several x blocks), a short reach (many fall back to the exhaustive search) and far centres.
+    generator = torch.Generator().manual_seed(3)
+    xyz = torch.rand(1, 3000, 3, generator=generator) * torch.tensor([60.0, 60.0, 3.0])
+    centres = torch.cat([xyz[:, :700], torch.rand(1, 100, 3, generator=generator) * 200 - 100], dim=1)
+    index = ball_query(xyz, centres, radius=2.0, num_neighbours=8)
+    points = xyz[0].double().numpy()
+    for s in range(800):
+        assert index[0, s].tolist() == _naive_ball_query(points, centres[0, s].double().numpy(), 2.0, 8)
+    known, features = xyz[:, ::10], torch.randn(1, 300, 2, generator=generator)
+    expected = _naive_interpolate(centres[0].double().numpy(), known[0].double().numpy(), features[0].double().numpy())
+    np.testing.assert_allclose(three_nn_interpolate(centres, known, features, reach=1.0)[0].numpy(), expected,
+                               rtol=1e-4, atol=1e-5)
+
+
 def test_ball_query_with_fewer_points_than_neighbours():
     xyz = torch.tensor([[[0.0, 0, 0], [0.5, 0, 0]]])
     assert ball_query(xyz, xyz[:, :1], radius=1.0, num_neighbours=4).tolist() == [[[0, 1, 0, 0]]]
