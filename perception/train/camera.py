@@ -93,7 +93,8 @@ def main(argv=None) -> int:
     weights = class_weights(counts, args.class_weighting).to(device)
     loss_fn = SegmentationLoss(weights, focal_gamma=2.0 if args.loss == 'focal' else 0.0,
                                dice_weight=1.0 if args.loss == 'ce+dice' else 0.0)
-    net = CameraNet(CameraNetConfig(taxonomy.num_classes, BackboneConfig(widths=tuple(args.widths)))).to(device)
+    net = CameraNet(CameraNetConfig(taxonomy.num_classes, BackboneConfig(widths=tuple(args.widths))))
+    net = net.to(device, memory_format=torch.channels_last)  # ~15% faster convolutions on CPU (oneDNN)
     optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=args.steps, pct_start=0.05)
     args.run_dir.mkdir(parents=True, exist_ok=True)
@@ -112,7 +113,7 @@ def main(argv=None) -> int:
     net.train()
     while step < args.steps:
         for batch in loader:
-            logits = net(batch['image'].to(device))
+            logits = net(batch['image'].to(device, memory_format=torch.channels_last))
             logits = F.interpolate(logits, scale_factor=4, mode='bilinear', align_corners=False)
             loss = loss_fn(logits, batch['semantic'].to(device))
             optimizer.zero_grad(set_to_none=True)
@@ -140,7 +141,7 @@ def main(argv=None) -> int:
                'val_iou': {name: round(100 * float(v), 2) for name, v in zip(taxonomy.names, confusion.iou())}}
     data = {'root': str(args.data), 'train_frames': len(train), 'train_sequences': train.sequences,
             'val_frames': len(val), 'val_sequences': val.sequences}
-    meta = provenance(started, data, results)
+    meta = {'semantic': provenance(started, data, results)}
     save_camera_net(args.out, net, meta)
     print(f'val mIoU {results["val_miou"]:.1f}; wrote {args.out} and {write_record(args.out, meta)}')
     shutil.copy(args.out, args.run_dir / 'final.pt')

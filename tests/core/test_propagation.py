@@ -85,8 +85,8 @@ def test_segmenter_keys_and_resets(tiny_weights):
     out = segmenter.process(np.dstack([textured(100, 150)] * 3), int(9.1e8))
     assert out.key_reason == 'reset' and out.labels.shape == (100, 150) and out.confidence.shape == (100, 150)
     assert out.labels.dtype == np.uint8 and 0 < out.confidence.min() <= out.confidence.max() <= 1
-    assert {'backbone_ms', 'semantic_head_ms', 'total_ms'} <= set(out.timing)
-    assert 'warp_ms' in segmenter.process(np.dstack([textured(100, 150)] * 3), int(9.2e8)).timing
+    assert {'backbone', 'semantic_head', 'total'} <= set(out.timing_ms)
+    assert 'warp' in segmenter.process(np.dstack([textured(100, 150)] * 3), int(9.2e8)).timing_ms
 
 
 @pytest.mark.parametrize('image, message', [

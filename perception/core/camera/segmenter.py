@@ -36,7 +36,7 @@ class CameraSegmentation:
     segments: list | None         # [{'id', 'class', 'score', 'area', 'is_thing'}], or None
     key_frame: bool
     key_reason: str
-    timing: dict                  # ms per stage
+    timing_ms: dict               # per stage: flow, backbone or warp, semantic_head, panoptic_head, total
 
 
 def validate_image(image) -> np.ndarray:
@@ -93,7 +93,7 @@ class CameraSegmenter:
         else:
             tick = time.perf_counter()
             flow = self.flow(grey, self._key_grey)
-            timing['flow_ms'] = (time.perf_counter() - tick) * 1e3
+            timing['flow'] = (time.perf_counter() - tick) * 1e3
             decision = decide_key_frame(self.config.propagation, self._frames_since_key + 1, grey, self._key_grey,
                                         flow)
             decision_key, reason = decision.key, decision.reason
@@ -104,12 +104,12 @@ class CameraSegmenter:
             tensor = F.pad(tensor, (0, pad_w, 0, pad_h), mode='replicate')
             pyramid = self.net.features(tensor)
             self._key_pyramid, self._key_grey, self._frames_since_key = pyramid, grey, 0
-            timing['backbone_ms'] = (time.perf_counter() - tick) * 1e3
+            timing['backbone'] = (time.perf_counter() - tick) * 1e3
         else:
             flow = np.pad(flow, ((0, pad_h), (0, pad_w), (0, 0)), mode='edge')
             pyramid = warp_pyramid(self._key_pyramid, flow)
             self._frames_since_key += 1
-            timing['warp_ms'] = (time.perf_counter() - tick) * 1e3
+            timing['warp'] = (time.perf_counter() - tick) * 1e3
         self._last_stamp = stamp_ns
 
         tick = time.perf_counter()
@@ -118,7 +118,7 @@ class CameraSegmenter:
         confidence, labels = probabilities.max(0)
         labels_np = labels.to(torch.uint8).cpu().numpy()
         confidence_np = confidence.float().cpu().numpy()
-        timing['semantic_head_ms'] = (time.perf_counter() - tick) * 1e3
+        timing['semantic_head'] = (time.perf_counter() - tick) * 1e3
 
         panoptic, segments = None, None
         if self.config.panoptic:
@@ -132,8 +132,8 @@ class CameraSegmenter:
                 ids, areas = np.unique(panoptic, return_counts=True)
                 area_of = dict(zip(ids.tolist(), areas.tolist()))
                 segments = [{**s, 'area': area_of[s['id']]} for s in segments if s['id'] in area_of]
-            timing['panoptic_head_ms'] = (time.perf_counter() - tick) * 1e3
-        timing['total_ms'] = (time.perf_counter() - start) * 1e3
+            timing['panoptic_head'] = (time.perf_counter() - tick) * 1e3
+        timing['total'] = (time.perf_counter() - start) * 1e3
         return CameraSegmentation(labels_np, confidence_np, panoptic, segments, decision_key, reason, timing)
 
     def overlay(self, image: np.ndarray, labels: np.ndarray, alpha: float = 0.5) -> np.ndarray:

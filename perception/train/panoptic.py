@@ -1,0 +1,156 @@
+"""perception-train panoptic: the Mask2Former head on the trained camera backbone (frozen), simulated frames of
+training seeds. Writes the camera weights file back with the panoptic head added.
+
+    perception-train panoptic --data data/cityscapes --steps 4000 --camera perception/weights/camera.pt
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from perception.core.camera.panoptic import (PanopticInferenceConfig, panoptic_inference, panoptic_to_instance,
+                                             panoptic_to_semantic)
+from perception.core.device import select_device
+from perception.eval.metrics import PanopticQuality
+from perception.models.camera_net import load_camera_net, save_camera_net
+from perception.models.mask2former import Mask2FormerConfig
+from perception.models.panoptic_loss import SetCriterion, panoptic_targets
+from perception.paths import WEIGHTS_DIR
+from perception.sim.simulator import SensorRig
+from perception.taxonomy import load_taxonomy
+from perception.train.camera import pad_to_stride
+from perception.train.camera_data import CameraFrames, training_augmentation
+from perception.train.common import Checkpoints, check_simulated_split, provenance, write_record
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog='perception-train panoptic', description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--data', type=Path, default=Path('data/cityscapes'), help='Cityscapes-layout root')
+    parser.add_argument('--camera', type=Path, default=WEIGHTS_DIR / 'camera.pt', help='trained camera network')
+    parser.add_argument('--out', type=Path, help='output weights (default: overwrite --camera)')
+    parser.add_argument('--run-dir', type=Path, default=Path('outputs/train/panoptic'))
+    parser.add_argument('--resume', action='store_true')
+    parser.add_argument('--steps', type=int, default=4000)
+    parser.add_argument('--batch-size', type=int, default=4)
+    parser.add_argument('--crop', type=int, nargs=2, default=(192, 512), metavar=('HEIGHT', 'WIDTH'))
+    parser.add_argument('--lr', type=float, default=4e-4)
+    parser.add_argument('--queries', type=int, default=50)
+    parser.add_argument('--hidden-dim', type=int, default=64)
+    parser.add_argument('--encoder-layers', type=int, default=3)
+    parser.add_argument('--decoder-layers', type=int, default=6)
+    parser.add_argument('--val-every', type=int, default=500)
+    parser.add_argument('--val-frames', type=int, default=40, help='validation frames (evenly spread)')
+    parser.add_argument('--checkpoint-every', type=int, default=200)
+    parser.add_argument('--workers', type=int, default=1)
+    parser.add_argument('--device', default='auto')
+    parser.add_argument('--seed', type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.steps < 1 or args.batch_size < 1 or any(c % 32 for c in args.crop):
+        parser.error('--steps and --batch-size must be positive, --crop sides multiples of 32')
+    args.out = args.out or args.camera
+    return args
+
+
+@torch.inference_mode()
+def evaluate(net, frames: CameraFrames, device, taxonomy, count: int) -> dict:
+    """PQ (Cityscapes rules) of panoptic inference on `count` evenly spread unaugmented frames."""
+    net.eval()
+    quality = PanopticQuality(taxonomy.num_classes, taxonomy.thing_ids)
+    for index in np.linspace(0, len(frames) - 1, min(count, len(frames))).astype(int):
+        sample = frames[index]
+        image = sample['image'][None].to(device)
+        outputs = net.panoptic(net.features(pad_to_stride(image)))
+        panoptic, _ = panoptic_inference(outputs['pred_logits'][0], outputs['pred_masks'][0], taxonomy,
+                                         tuple(pad_to_stride(image).shape[-2:]), PanopticInferenceConfig())
+        panoptic = panoptic[:image.shape[-2], :image.shape[-1]].cpu().numpy()
+        quality.update(panoptic_to_semantic(panoptic), panoptic_to_instance(panoptic), sample['semantic'].numpy(),
+                       sample['instance'].numpy())
+    return quality.compute()
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    started = time.time()
+    torch.manual_seed(args.seed)
+    taxonomy = load_taxonomy()
+    rig = SensorRig.from_config()
+    try:
+        device = select_device(args.device)
+        camera, camera_meta = load_camera_net(args.camera, device)
+        train = CameraFrames(args.data, 'train', training_augmentation(*args.crop))
+        val = CameraFrames(args.data, 'val')
+        check_simulated_split(train.sequences, 'train', rig.seeds)
+        check_simulated_split(val.sequences, 'val', rig.seeds)
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        print(f'perception-train panoptic: {error}', file=sys.stderr)
+        return 1
+    head_config = Mask2FormerConfig(taxonomy.num_classes, tuple(camera.backbone.config.widths), args.hidden_dim,
+                                    args.queries, args.encoder_layers, args.decoder_layers)
+    net = camera.with_panoptic_head(head_config).to(device)
+    for module in (net.backbone, net.semantic_head):  # frozen: the semantic result stays exactly as trained
+        module.requires_grad_(False)
+    criterion = SetCriterion(taxonomy.num_classes).to(device)
+    parameters = list(net.panoptic_head.parameters())
+    optimizer = torch.optim.AdamW(parameters, lr=args.lr, weight_decay=0.05)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=args.steps, pct_start=0.05)
+    args.run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoints = Checkpoints(args.run_dir)
+    state = checkpoints.resume(net, optimizer, scheduler) if args.resume else {}
+    if state.get('total_steps', args.steps) != args.steps:
+        print(f'perception-train panoptic: {checkpoints.path} was trained for --steps {state["total_steps"]}; '
+              f'resume with the same value', file=sys.stderr)
+        return 1
+    step, best = state.get('step', 0), state.get('best_pq', -1.0)
+    best_path = args.run_dir / 'best.pt'
+
+    loader = DataLoader(train, batch_size=args.batch_size, shuffle=True, drop_last=True, num_workers=args.workers,
+                        persistent_workers=args.workers > 0)
+    progress = tqdm(total=args.steps, initial=step, desc='panoptic', unit='step')
+    while step < args.steps:
+        for batch in loader:
+            net.backbone.eval()
+            net.panoptic_head.train()
+            with torch.no_grad():
+                pyramid = net.features(batch['image'].to(device))
+            outputs = net.panoptic(pyramid)
+            targets = panoptic_targets(batch['semantic'].to(device), batch['instance'].to(device), taxonomy)
+            losses = criterion(outputs, targets)
+            optimizer.zero_grad(set_to_none=True)
+            losses['loss'].backward()
+            torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            progress.update()
+            progress.set_postfix(loss=f'{losses["loss"].item():.2f}', lr=f'{scheduler.get_last_lr()[0]:.1e}')
+            if step % args.val_every == 0 or step == args.steps:
+                pq = evaluate(net, val, device, taxonomy, args.val_frames)['all']['pq']
+                progress.write(f'step {step}: val PQ {100 * pq:.1f}')
+                if pq > best:
+                    best = pq
+                    save_camera_net(best_path, net)
+            if step % args.checkpoint_every == 0 or step == args.steps:
+                checkpoints.save(step, net, optimizer, scheduler, best_pq=best, total_steps=args.steps)
+            if step >= args.steps:
+                break
+    progress.close()
+
+    net, _ = load_camera_net(best_path, device)
+    quality = evaluate(net, val, device, taxonomy, len(val))
+    results = {group: {k: round(100 * v, 2) if k != 'n' else v for k, v in quality[group].items()}
+               for group in ('all', 'things', 'stuff')}
+    data = {'root': str(args.data), 'train_frames': len(train), 'val_frames': len(val)}
+    meta = {**camera_meta, 'panoptic': provenance(started, data, results)}
+    save_camera_net(args.out, net, meta)
+    print(f'val PQ {results["all"]["pq"]:.1f}; wrote {args.out} and {write_record(args.out, meta)}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
