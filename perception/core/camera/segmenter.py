@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from perception.core.camera.panoptic import PanopticInferenceConfig, panoptic_inference
 from perception.core.camera.propagation import FlowEstimator, PropagationConfig, decide_key_frame, warp_pyramid
 from perception.core.device import select_device
+from perception.core.parameters import section
 from perception.models.camera_net import load_camera_net
 from perception.paths import WEIGHTS_DIR
 from perception.taxonomy import load_taxonomy
@@ -26,6 +27,15 @@ class CameraSegmenterConfig:
     panoptic: bool = True
     propagation: PropagationConfig = field(default_factory=PropagationConfig)
     panoptic_inference: PanopticInferenceConfig = field(default_factory=PanopticInferenceConfig)
+
+    @classmethod
+    def from_parameters(cls, parameters: dict) -> 'CameraSegmenterConfig':
+        """From the camera_segmentation node's flat parameters (config/perception.yaml)."""
+        model, panoptic = section(parameters, 'model'), section(parameters, 'panoptic')
+        return cls(weights=Path(model['weights']) if model['weights'] else cls.weights, device=model['device'],
+                   panoptic=panoptic['enabled'], propagation=PropagationConfig(**section(parameters, 'propagation')),
+                   panoptic_inference=PanopticInferenceConfig(panoptic['object_mask_threshold'],
+                                                              panoptic['overlap_threshold']))
 
 
 @dataclass
