@@ -8,9 +8,24 @@ from scipy.spatial import cKDTree
 
 @dataclass(frozen=True)
 class ClusteringConfig:
-    eps: float = 0.7  # DBSCAN neighbourhood radius, metres: larger than the beam spacing on a car at range
-    min_points: int = 3  # DBSCAN core-point threshold (the point itself included)
-    noise_reach: float = 1.4  # a noise point joins the nearest cluster of its class within this distance, metres
+    # Defaults chosen on simulated train sweeps with true classes: thing PQ 94 (eps 0.7: 91, 1.5: 95 but merges
+    # neighbouring people and bicycles).
+    eps: float = 1.2  # DBSCAN neighbourhood radius, metres: bridges beam gaps and partial occlusions at range
+    min_points: int = 3  # DBSCAN core threshold, counted in occupied eps/2 cells (the cell itself included)
+    noise_reach: float = 2.0  # a noise point joins the nearest cluster of its class within this distance, metres
+
+
+def _dbscan_on_cells(points: np.ndarray, config: ClusteringConfig) -> np.ndarray:
+    """DBSCAN cluster (-1 = noise) of each point, run on the means of the occupied eps/2 cells (one point per cell
+    carries the cell's neighbourhood at a fraction of the cost), then spread back to the cell's points."""
+    cells = np.floor(points / (config.eps / 2)).astype(np.int64)
+    _, cell_of_point, cell_sizes = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
+    cell_of_point = cell_of_point.reshape(-1)
+    means = np.zeros((len(cell_sizes), 3))
+    np.add.at(means, cell_of_point, points)
+    means /= cell_sizes[:, None]
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(means))
+    return np.asarray(cloud.cluster_dbscan(config.eps, config.min_points, print_progress=False))[cell_of_point]
 
 
 def cluster_instances(xyz: np.ndarray, labels: np.ndarray, thing_ids, config: ClusteringConfig) -> np.ndarray:
@@ -27,8 +42,7 @@ def cluster_instances(xyz: np.ndarray, labels: np.ndarray, thing_ids, config: Cl
         if not len(members):
             continue
         points = np.asarray(xyz, np.float64)[members]
-        cluster = np.asarray(o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points)).cluster_dbscan(
-            config.eps, config.min_points, print_progress=False))
+        cluster = _dbscan_on_cells(points, config)
         noise = cluster < 0
         if noise.any() and not noise.all():
             distance, nearest = cKDTree(points[~noise]).query(points[noise], distance_upper_bound=config.noise_reach)
