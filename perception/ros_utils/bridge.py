@@ -1,15 +1,7 @@
 """rosbags dataclasses <-> rclpy messages through their CDR bytes (imports rclpy: for nodes and replay only)."""
-import importlib
-
 from rclpy.serialization import deserialize_message, serialize_message
 
-from perception.ros_utils.conversions import ros2_typestore
-
-
-def rclpy_message_class(msgtype: str) -> type:
-    """'sensor_msgs/msg/Image' -> sensor_msgs.msg.Image."""
-    package, interface, name = msgtype.split('/')
-    return getattr(importlib.import_module(f'{package}.{interface}'), name)
+from perception.ros_utils.conversions import rclpy_message_class, ros2_typestore
 
 
 def rclpy_msgtype(msg) -> str:

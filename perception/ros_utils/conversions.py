@@ -6,6 +6,7 @@ module never imports rclpy, so ROS-free code (core, simulator, bag tools) can us
 Stamps are int nanoseconds. Malformed messages raise `ValueError` with a one-line message.
 """
 import array
+import importlib
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, NamedTuple
@@ -17,25 +18,52 @@ from perception.core.geometry import CameraIntrinsics, make_transform, transform
 NS_PER_S = 1_000_000_000
 
 
+# The message classes the builders use: name -> ROS type.
+MESSAGE_TYPES = {
+    'Time': 'builtin_interfaces/msg/Time', 'Duration': 'builtin_interfaces/msg/Duration',
+    'Header': 'std_msgs/msg/Header', 'ColorRGBA': 'std_msgs/msg/ColorRGBA',
+    'PointField': 'sensor_msgs/msg/PointField', 'PointCloud2': 'sensor_msgs/msg/PointCloud2',
+    'Image': 'sensor_msgs/msg/Image', 'RegionOfInterest': 'sensor_msgs/msg/RegionOfInterest',
+    'CameraInfo': 'sensor_msgs/msg/CameraInfo', 'Vector3': 'geometry_msgs/msg/Vector3',
+    'Point': 'geometry_msgs/msg/Point', 'Quaternion': 'geometry_msgs/msg/Quaternion',
+    'Pose': 'geometry_msgs/msg/Pose', 'Transform': 'geometry_msgs/msg/Transform',
+    'TransformStamped': 'geometry_msgs/msg/TransformStamped', 'Marker': 'visualization_msgs/msg/Marker',
+    'MarkerArray': 'visualization_msgs/msg/MarkerArray', 'MeshFile': 'visualization_msgs/msg/MeshFile',
+    'CompressedImage': 'sensor_msgs/msg/CompressedImage', 'KeyValue': 'diagnostic_msgs/msg/KeyValue',
+    'DiagnosticStatus': 'diagnostic_msgs/msg/DiagnosticStatus',
+    'DiagnosticArray': 'diagnostic_msgs/msg/DiagnosticArray',
+}
+
+
 @dataclass(frozen=True)
 class MessageTypes:
-    """Message classes the builders instantiate, and how a message with a uint8[] `data` field is made.
-
-    `with_bytes(message_class, values, **fields)` returns a message whose `data` holds the bytes of the array
-    `values` and whose other fields are `fields`.
+    """Message classes the builders instantiate (one attribute per MESSAGE_TYPES name), and how a message with a
+    uint8[] `data` field is made: `with_bytes(message_class, values, **fields)` returns a message whose `data`
+    holds the bytes of the array `values` and whose other fields are `fields`.
     """
 
     Time: type
+    Duration: type
     Header: type
+    ColorRGBA: type
     PointField: type
     PointCloud2: type
     Image: type
     RegionOfInterest: type
     CameraInfo: type
     Vector3: type
+    Point: type
     Quaternion: type
+    Pose: type
     Transform: type
     TransformStamped: type
+    Marker: type
+    MarkerArray: type
+    MeshFile: type
+    CompressedImage: type
+    KeyValue: type
+    DiagnosticStatus: type
+    DiagnosticArray: type
     with_bytes: Callable[..., Any]
 
 
@@ -58,15 +86,17 @@ def _rosbags_with_bytes(message_class: type, values: np.ndarray, **fields):
     return message_class(data=_flat_bytes(values).copy(), **fields)
 
 
+def rclpy_message_class(msgtype: str) -> type:
+    """'sensor_msgs/msg/Image' -> sensor_msgs.msg.Image (imports the message package)."""
+    package, interface, name = msgtype.split('/')
+    return getattr(importlib.import_module(f'{package}.{interface}'), name)
+
+
 @lru_cache(maxsize=1)
 def rclpy_types() -> MessageTypes:
     """The rclpy message classes (imports the ROS message packages on first use)."""
-    from builtin_interfaces.msg import Time
-    from geometry_msgs.msg import Quaternion, Transform, TransformStamped, Vector3
-    from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField, RegionOfInterest
-    from std_msgs.msg import Header
-    return MessageTypes(Time, Header, PointField, PointCloud2, Image, RegionOfInterest, CameraInfo,
-                        Vector3, Quaternion, Transform, TransformStamped, _rclpy_with_bytes)
+    return MessageTypes(**{name: rclpy_message_class(msgtype) for name, msgtype in MESSAGE_TYPES.items()},
+                        with_bytes=_rclpy_with_bytes)
 
 
 @lru_cache(maxsize=1)
@@ -79,11 +109,8 @@ def ros2_typestore():
 def rosbags_types(typestore=None) -> MessageTypes:
     """The rosbags dataclasses of `typestore` (default: `ros2_typestore()`)."""
     types = (ros2_typestore() if typestore is None else typestore).types
-    return MessageTypes(*(types[name] for name in (
-        'builtin_interfaces/msg/Time', 'std_msgs/msg/Header', 'sensor_msgs/msg/PointField',
-        'sensor_msgs/msg/PointCloud2', 'sensor_msgs/msg/Image', 'sensor_msgs/msg/RegionOfInterest',
-        'sensor_msgs/msg/CameraInfo', 'geometry_msgs/msg/Vector3', 'geometry_msgs/msg/Quaternion',
-        'geometry_msgs/msg/Transform', 'geometry_msgs/msg/TransformStamped')), _rosbags_with_bytes)
+    return MessageTypes(**{name: types[msgtype] for name, msgtype in MESSAGE_TYPES.items()},
+                        with_bytes=_rosbags_with_bytes)
 
 
 def stamp_to_ns(stamp) -> int:
@@ -215,7 +242,7 @@ IMAGE_ENCODINGS = {  # encoding: (dtype, channels)
     'rgb8': (np.dtype(np.uint8), 3), 'bgr8': (np.dtype(np.uint8), 3),
     'mono8': (np.dtype(np.uint8), 1), '8UC1': (np.dtype(np.uint8), 1),
     'mono16': (np.dtype(np.uint16), 1), '16UC1': (np.dtype(np.uint16), 1),
-    '32FC1': (np.dtype(np.float32), 1),
+    '32FC1': (np.dtype(np.float32), 1), '32SC1': (np.dtype(np.int32), 1),
 }
 
 

@@ -3,12 +3,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from perception.core.clouds import SCENE_POINT
 from perception.core.fusion.fuse import FusedScene
 from perception.ros_utils.conversions import pack_rgb
 from perception.taxonomy import Taxonomy
-
-SCENE_POINT = np.dtype([('x', '<f4'), ('y', '<f4'), ('z', '<f4'), ('intensity', '<f4'), ('label', '<u2'),
-                        ('instance', '<u4'), ('confidence', '<f4'), ('rgb', '<f4')])
 
 
 def scene_points(points: np.ndarray, scene: FusedScene, taxonomy: Taxonomy) -> np.ndarray:
