@@ -28,6 +28,10 @@ setup(
         'console_scripts': [
             'perception-sim = perception.sim.cli:main',
             'perception-train = perception.train.cli:main',
+            'perception-drive = perception.nodes.drive:main',
+            'camera_segmentation = perception.nodes.camera_segmentation:main',
+            'lidar_segmentation = perception.nodes.lidar_segmentation:main',
+            'fusion = perception.nodes.fusion:main',
         ],
     },
 )

@@ -21,3 +21,18 @@ SENSOR_TOPICS = {CAMERA_IMAGE: IMAGE, CAMERA_INFO: CAMERA_INFO_TYPE, LIDAR_POINT
                  TF_STATIC: TF_MESSAGE, TF: TF_MESSAGE, CLOCK: CLOCK_TYPE}
 GROUND_TRUTH_TOPICS = {GT_CAMERA_SEMANTIC: IMAGE, GT_CAMERA_INSTANCE: IMAGE, GT_CAMERA_DEPTH: IMAGE,
                        GT_LIDAR_POINTS: POINT_CLOUD}
+
+# perception outputs
+CAMERA_LABELS = '/perception/camera/labels'
+CAMERA_CONFIDENCE = '/perception/camera/confidence'
+CAMERA_OVERLAY = '/perception/camera/overlay'
+CAMERA_PANOPTIC = '/perception/camera/panoptic'
+LIDAR_LABELED = '/perception/lidar/points'
+SCENE = '/perception/scene'
+SCENE_MARKERS = '/perception/scene_markers'
+DIAGNOSTICS = '/diagnostics'
+MARKER_ARRAY = 'visualization_msgs/msg/MarkerArray'
+DIAGNOSTIC_ARRAY = 'diagnostic_msgs/msg/DiagnosticArray'
+OUTPUT_TOPICS = {CAMERA_LABELS: IMAGE, CAMERA_CONFIDENCE: IMAGE, CAMERA_OVERLAY: IMAGE, CAMERA_PANOPTIC: IMAGE,
+                 LIDAR_LABELED: POINT_CLOUD, SCENE: POINT_CLOUD, SCENE_MARKERS: MARKER_ARRAY,
+                 DIAGNOSTICS: DIAGNOSTIC_ARRAY}

@@ -13,6 +13,7 @@ import torch
 
 from perception.core.device import select_device
 from perception.core.lidar.instances import ClusteringConfig, cluster_instances
+from perception.core.parameters import section
 from perception.models.pointnet2 import PointNet2, PointNet2Config
 from perception.models.sparse_unet import SparseUNet, SparseUNetConfig
 from perception.paths import WEIGHTS_DIR
@@ -126,6 +127,14 @@ class LidarSegmenterConfig:
     max_range: float = 100.0
     device: str = 'auto'  # 'auto' (CUDA when available), 'cpu' or 'cuda'
     clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
+
+    @classmethod
+    def from_parameters(cls, parameters: dict) -> 'LidarSegmenterConfig':
+        """From the lidar_segmentation node's flat parameters (config/perception.yaml)."""
+        model = section(parameters, 'model')
+        return cls(backend=model['backend'], weights=model['weights'] or None,
+                   min_range=parameters['range.min'], max_range=parameters['range.max'], device=model['device'],
+                   clustering=ClusteringConfig(**section(parameters, 'instances')))
 
 
 @dataclass

@@ -1,0 +1,90 @@
+"""One sweep + (optionally) one camera frame -> the labeled scene: what the fusion node and offline replay run."""
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from perception.core.fusion.fuse import FusionConfig, fuse_scene
+from perception.core.fusion.projection import OcclusionConfig, project_to_image
+from perception.core.fusion.scene import InstanceBox, instance_boxes, scene_points
+from perception.core.fusion.sync import SyncConfig
+from perception.core.geometry import CameraIntrinsics
+from perception.core.parameters import section
+from perception.paths import WEIGHTS_DIR
+from perception.taxonomy import load_taxonomy
+
+
+@dataclass(frozen=True)
+class SceneFusionConfig:
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    sync: SyncConfig = field(default_factory=SyncConfig)
+    use_panoptic: bool = True
+    markers: bool = True
+
+    @classmethod
+    def from_parameters(cls, parameters: dict) -> 'SceneFusionConfig':
+        """From the fusion node's flat parameters (config/perception.yaml)."""
+        fusion = section(parameters, 'fusion')
+        weights_file = Path(fusion['class_weights_file']) if fusion['class_weights_file'] else \
+            WEIGHTS_DIR / 'fusion.yaml'
+        class_weights = {}
+        if fusion['class_weights_file'] or weights_file.exists():
+            with open(weights_file) as f:
+                class_weights = {k: tuple(v) for k, v in yaml.safe_load(f)['class_weights'].items()}
+        return cls(FusionConfig(fusion['camera_weight'], fusion['lidar_weight'],
+                                class_weights.get('camera', ()), class_weights.get('lidar', ()),
+                                fusion['min_split_points'], OcclusionConfig(**section(parameters, 'occlusion'))),
+                   SyncConfig(**section(parameters, 'sync')), fusion['use_panoptic'], parameters['markers.enabled'])
+
+
+@dataclass
+class CameraOutputs:
+    """One camera frame's segmentation, as the fusion input."""
+    labels: np.ndarray             # (H, W) uint8
+    confidence: np.ndarray         # (H, W) float32
+    panoptic: np.ndarray | None    # (H, W) int32 class * 1000 + instance
+
+
+@dataclass
+class SceneResult:
+    points: np.ndarray             # (N,) SCENE_POINT
+    boxes: list[InstanceBox]
+    camera_fused: bool             # False: LiDAR-only
+    timing_ms: dict
+
+
+class SceneFusion:
+    def __init__(self, config: SceneFusionConfig = SceneFusionConfig()):
+        self.config = config
+        self.taxonomy = load_taxonomy()
+
+    def process(self, points: np.ndarray, lidar_labels: np.ndarray, lidar_confidence: np.ndarray,
+                lidar_instance: np.ndarray, camera: CameraOutputs | None = None,
+                camera_model: CameraIntrinsics | None = None, camera_T_lidar: np.ndarray | None = None
+                ) -> SceneResult:
+        """points (N, 4) x, y, z, intensity in the LiDAR frame with the LiDAR model's per-point outputs; the
+        camera frame is used when it, its intrinsics and the LiDAR->camera transform are all given."""
+        start = time.perf_counter()
+        timing = {}
+        use_camera = camera is not None and camera_model is not None and camera_T_lidar is not None
+        if use_camera and camera.labels.shape != (camera_model.height, camera_model.width):
+            raise ValueError(f'camera labels are {camera.labels.shape[1]}x{camera.labels.shape[0]} but the '
+                             f'calibration is for {camera_model.width}x{camera_model.height}')
+        projection = None
+        if use_camera:
+            projection = project_to_image(points[:, :3], camera_model, camera_T_lidar, self.config.fusion.occlusion)
+            timing['projection'] = (time.perf_counter() - start) * 1e3
+        tick = time.perf_counter()
+        panoptic = camera.panoptic if use_camera and self.config.use_panoptic else None
+        scene = fuse_scene(points[:, :3], lidar_labels, lidar_confidence, lidar_instance, projection,
+                           camera.labels if use_camera else None, camera.confidence if use_camera else None,
+                           panoptic, self.taxonomy, self.config.fusion)
+        timing['fusion'] = (time.perf_counter() - tick) * 1e3
+        tick = time.perf_counter()
+        boxes = instance_boxes(points[:, :3], scene.labels, scene.instance) if self.config.markers else []
+        cloud = scene_points(points, scene, self.taxonomy)
+        timing['scene'] = (time.perf_counter() - tick) * 1e3
+        timing['total'] = (time.perf_counter() - start) * 1e3
+        return SceneResult(cloud, boxes, use_camera, timing)

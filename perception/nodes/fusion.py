@@ -1,0 +1,150 @@
+"""fusion: the labeled LiDAR cloud, the camera's labels / confidence / panoptic images, camera_info and the
+LiDAR->camera transform in; the labeled 3D scene (PointCloud2) and one box + text marker per instance out.
+
+Camera frames and sweeps are paired by stamp (approximate time, with slop). A sweep whose camera frame is late or
+missing goes out LiDAR-only after a timeout, with a throttled warning: the graph never stalls on the camera.
+"""
+import numpy as np
+from rclpy.node import Node
+from rclpy.time import Time
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from visualization_msgs.msg import MarkerArray
+
+from perception.core.fusion.pipeline import CameraOutputs, SceneFusion, SceneFusionConfig
+from perception.core.fusion.sync import StampMatcher
+from perception.core.geometry import make_transform
+from perception.nodes.common import Diagnostics, spin
+from perception.ros_utils.conversions import (array_to_pointcloud2, camera_info_to_intrinsics, image_to_array,
+                                              pointcloud2_to_array, rclpy_types, stamp_to_ns,
+                                              transform_stamped_to_matrix)
+from perception.ros_utils.outputs import instance_markers
+from perception.ros_utils.parameters import declare_from_schema
+from perception.ros_utils.qos import OUTPUT_QOS, input_qos
+
+
+def parse_transform(text: str) -> np.ndarray:
+    """'x y z qx qy qz qw' -> 4x4."""
+    values = [float(v) for v in text.split()]
+    if len(values) != 7:
+        raise ValueError(f'calibration.lidar_to_camera needs 7 numbers "x y z qx qy qz qw", got {text!r}')
+    return make_transform(values[:3], values[3:])
+
+
+class FusionNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__('fusion', **kwargs)
+        parameters = declare_from_schema(self, 'fusion')
+        self.fusion = SceneFusion(SceneFusionConfig.from_parameters(parameters))
+        self.matcher = StampMatcher(self.fusion.config.sync)
+        self.types = rclpy_types()
+        self.parts = ('labels', 'confidence') + (('panoptic',) if self.fusion.config.use_panoptic else ())
+        self.pending_camera: dict[int, dict] = {}
+        self.camera_model = None
+        self.calibration = self._calibration_source(parameters)
+        qos = input_qos(parameters['qos.input_reliability'])
+        self.create_subscription(PointCloud2, '~/input/points', self.on_points, qos)
+        self.create_subscription(CameraInfo, '~/input/camera_info', self.on_camera_info, qos)
+        for part in self.parts:
+            self.create_subscription(Image, f'~/input/camera/{part}', lambda msg, p=part: self.on_camera(p, msg), qos)
+        self.scene_publisher = self.create_publisher(PointCloud2, '~/output/scene', OUTPUT_QOS)
+        self.marker_publisher = self.create_publisher(MarkerArray, '~/output/scene_markers', OUTPUT_QOS)
+        self.diagnostics = Diagnostics(self)
+        self.counters = {'scenes': 0, 'lidar_only': 0, 'rejected': 0}
+        self.create_timer(0.02, self.emit_ready)
+
+    def _calibration_source(self, parameters: dict):
+        """A tf2 buffer (source 'tf', or 'auto' where tf2_ros is importable), else the parameter's transform."""
+        source = parameters['calibration.source']
+        if source in ('tf', 'auto'):
+            try:
+                from tf2_ros import Buffer, TransformListener
+            except ImportError:
+                if source == 'tf':
+                    raise
+            else:
+                buffer = Buffer()
+                self._tf_listener = TransformListener(buffer, self)
+                self.get_logger().info('LiDAR->camera transform from TF')
+                return buffer
+        text = parameters['calibration.lidar_to_camera']
+        if not text:
+            self.get_logger().error('no LiDAR->camera transform: tf2_ros is not available and '
+                                    'calibration.lidar_to_camera is empty; the scene will be LiDAR-only')
+            return None
+        self.get_logger().info('LiDAR->camera transform from the calibration.lidar_to_camera parameter')
+        return parse_transform(text)
+
+    def camera_T_lidar(self, camera_frame: str, lidar_frame: str, stamp_ns: int) -> np.ndarray | None:
+        if self.calibration is None or isinstance(self.calibration, np.ndarray):
+            return self.calibration
+        try:
+            transform = self.calibration.lookup_transform(camera_frame, lidar_frame, Time(nanoseconds=stamp_ns))
+        except Exception as error:  # tf2's lookup, connectivity and extrapolation errors
+            self.get_logger().warning(f'no transform {lidar_frame} -> {camera_frame}: {error}',
+                                      throttle_duration_sec=5.0)
+            return None
+        return transform_stamped_to_matrix(transform).matrix
+
+    def on_camera_info(self, msg: CameraInfo) -> None:
+        try:
+            self.camera_model = (camera_info_to_intrinsics(msg), msg.header.frame_id)
+        except ValueError as error:
+            self.get_logger().warning(f'ignoring camera_info: {error}', throttle_duration_sec=10.0)
+
+    def on_camera(self, part: str, msg: Image) -> None:
+        stamp = stamp_to_ns(msg.header.stamp)
+        try:
+            frame = self.pending_camera.setdefault(stamp, {})
+            frame[part] = image_to_array(msg).copy()
+        except ValueError as error:
+            self.counters['rejected'] += 1
+            self.get_logger().error(f'dropped a camera {part} image: {error}', throttle_duration_sec=5.0)
+            return
+        if all(p in frame for p in self.parts):
+            del self.pending_camera[stamp]
+            self.matcher.add_camera(stamp, CameraOutputs(frame['labels'], frame['confidence'], frame.get('panoptic')))
+        while len(self.pending_camera) > self.fusion.config.sync.queue_size:  # parts that never completed
+            del self.pending_camera[min(self.pending_camera)]
+
+    def on_points(self, msg: PointCloud2) -> None:
+        self.matcher.add_sweep(stamp_to_ns(msg.header.stamp), msg, self.get_clock().now().nanoseconds)
+        self.emit_ready()
+
+    def emit_ready(self) -> None:
+        for stamp, sweep, camera in self.matcher.ready(self.get_clock().now().nanoseconds):
+            self.publish_scene(stamp, sweep, camera)
+
+    def publish_scene(self, stamp: int, msg: PointCloud2, camera: CameraOutputs | None) -> None:
+        try:
+            cloud = pointcloud2_to_array(msg)
+            missing = {'x', 'y', 'z', 'intensity', 'label', 'instance', 'confidence'} - set(cloud.dtype.names)
+            if missing:
+                raise ValueError(f'labeled cloud lacks fields {", ".join(sorted(missing))}')
+            points = np.stack([cloud[n] for n in ('x', 'y', 'z', 'intensity')], 1).astype(np.float32)
+            camera_model, camera_T_lidar = None, None
+            if camera is not None and self.camera_model is not None:
+                camera_model, camera_frame = self.camera_model
+                camera_T_lidar = self.camera_T_lidar(camera_frame, msg.header.frame_id, stamp)
+            result = self.fusion.process(points, cloud['label'].astype(np.uint8), cloud['confidence'],
+                                         cloud['instance'], camera, camera_model, camera_T_lidar)
+        except ValueError as error:
+            self.counters['rejected'] += 1
+            self.get_logger().error(f'dropped a sweep: {error}', throttle_duration_sec=5.0)
+            return
+        if not result.camera_fused:
+            self.counters['lidar_only'] += 1
+            why = 'no camera frame within the slop' if camera is None else 'no camera_info or calibration'
+            self.get_logger().warning(f'LiDAR-only scene ({why}); {self.counters["lidar_only"]} so far',
+                                      throttle_duration_sec=5.0)
+        frame = msg.header.frame_id
+        self.scene_publisher.publish(array_to_pointcloud2(self.types, result.points, frame, stamp))
+        if self.fusion.config.markers and self.marker_publisher.get_subscription_count():
+            self.marker_publisher.publish(instance_markers(self.types, result.boxes, frame, stamp,
+                                                           self.fusion.taxonomy))
+        self.counters['scenes'] += 1
+        latency = (self.get_clock().now().nanoseconds - stamp) / 1e6
+        self.diagnostics.publish(stamp, {**result.timing_ms, 'end_to_end': latency}, self.counters)
+
+
+def main(args=None) -> None:
+    spin(FusionNode, args)
