@@ -30,5 +30,8 @@ $(STAMP): requirements.txt requirements-ros.txt setup.py setup.cfg
 test: setup
 	$(PY) -m pytest tests
 
+demo: setup
+	$(PY) -m perception.replay.demo
+
 clean:
 	rm -rf $(VENV) outputs build *.egg-info

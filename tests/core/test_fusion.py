@@ -113,8 +113,8 @@ def test_scene_points_carry_taxonomy_colours_and_boxes_fit_instances():
     np.testing.assert_allclose(box.center, [10, 5, 0.75], atol=0.1)
     from perception.core.fusion.fuse import FusedScene
     points = np.c_[xyz, np.full(300, 0.5)]
-    cloud = scene_points(points, FusedScene(labels, instance, np.full(300, 0.9, np.float32), np.ones(300, bool)),
-                         TAXONOMY)
+    cloud = scene_points(points, FusedScene(labels, instance, np.full(300, 0.9, np.float32), np.ones(300, bool),
+                                            labels), TAXONOMY)
     assert (unpack_rgb(cloud['rgb']) == TAXONOMY.palette[CAR]).all()
     assert cloud.dtype.names == ('x', 'y', 'z', 'intensity', 'label', 'instance', 'confidence', 'rgb')
 

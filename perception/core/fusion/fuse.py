@@ -37,6 +37,7 @@ class FusedScene:
     instance: np.ndarray    # (N,) uint32
     confidence: np.ndarray  # (N,) float32
     camera_seen: np.ndarray  # (N,) bool: visible to the camera, labels fused
+    camera_labels: np.ndarray  # (N,) uint8: the camera's label at each seen point, ignore elsewhere
 
 
 def _log_probabilities(labels: np.ndarray, confidence: np.ndarray, num_classes: int) -> np.ndarray:
@@ -111,14 +112,16 @@ def fuse_scene(xyz: np.ndarray, lidar_labels: np.ndarray, lidar_confidence: np.n
     confidence = lidar_confidence.astype(np.float32).copy()
     seen = np.zeros(len(labels), bool)
     camera_instance = np.zeros(len(labels), np.int64)
+    camera_at_points = np.full(len(labels), taxonomy.ignore_id, np.uint8)
     if projection is not None:
         seen = projection.visible & (lidar_labels != taxonomy.ignore_id)
         u, v = projection.pixels[seen].T
+        camera_at_points[seen] = camera_labels[v, u]
         labels[seen], confidence[seen] = fuse_labels(
-            lidar_labels[seen], lidar_confidence[seen], camera_labels[v, u], camera_confidence[v, u], config,
+            lidar_labels[seen], lidar_confidence[seen], camera_at_points[seen], camera_confidence[v, u], config,
             taxonomy.num_classes)
         if camera_panoptic is not None:
             camera_instance[seen] = panoptic_to_instance(camera_panoptic[v, u])
     instance = merge_instances(labels, lidar_instance, camera_instance, seen, np.asarray(xyz, float), taxonomy,
                                config.min_split_points)
-    return FusedScene(labels, instance, confidence, seen)
+    return FusedScene(labels, instance, confidence, seen, camera_at_points)

@@ -52,6 +52,8 @@ class SceneResult:
     points: np.ndarray             # (N,) SCENE_POINT
     boxes: list[InstanceBox]
     camera_fused: bool             # False: LiDAR-only
+    camera_seen: np.ndarray        # (N,) bool: points the camera sees (their labels are fused)
+    camera_point_labels: np.ndarray  # (N,) uint8: the camera's label at seen points, ignore elsewhere
     timing_ms: dict
 
 
@@ -87,4 +89,4 @@ class SceneFusion:
         cloud = scene_points(points, scene, self.taxonomy)
         timing['scene'] = (time.perf_counter() - tick) * 1e3
         timing['total'] = (time.perf_counter() - start) * 1e3
-        return SceneResult(cloud, boxes, use_camera, timing)
+        return SceneResult(cloud, boxes, use_camera, scene.camera_seen, scene.camera_labels, timing)

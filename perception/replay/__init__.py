@@ -1,0 +1,1 @@
+"""Offline replay of drive recordings through the pipeline, with evaluation and reports."""

@@ -1,0 +1,168 @@
+"""Offline replay: a recorded drive through the whole pipeline in stamp order, in one process and without DDS.
+
+Camera frames go through the camera segmenter, sweeps through the LiDAR segmenter, and sweeps are paired with
+camera frames by stamp exactly as the fusion node pairs them. Every output is written to a new bag next to the
+input topics, and compared with the ground-truth topics when the recording has them.
+"""
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from perception.core.camera.segmenter import CameraSegmenter, CameraSegmenterConfig
+from perception.core.clouds import labeled_points, sweep_array
+from perception.core.fusion.pipeline import CameraOutputs, SceneFusion, SceneFusionConfig
+from perception.core.fusion.sync import StampMatcher
+from perception.core.lidar.segmenter import LidarSegmenter, LidarSegmenterConfig
+from perception.core.parameters import load_parameters, validate
+from perception.eval.evaluator import DriveEvaluator
+from perception.io import topics as T
+from perception.io.bag import BagError, BagReader, BagWriter
+from perception.io.drive import read_calibration
+from perception.ros_utils.conversions import (array_to_image, array_to_pointcloud2, image_to_array,
+                                              pointcloud2_to_array, rosbags_types)
+from perception.ros_utils.outputs import instance_markers, latency_diagnostics
+
+
+@dataclass
+class ReplayResult:
+    summary: dict                      # metrics and latency (DriveEvaluator.summary)
+    output_bag: Path
+    latency_ms: dict                   # stage -> per-frame milliseconds
+    samples: dict = field(default_factory=dict)  # a few frames' images and scenes for the report
+
+
+def _load_configs(params: Path | None, backend: str | None):
+    configs = {}
+    for node in ('camera_segmentation', 'lidar_segmentation', 'fusion'):
+        parameters = load_parameters(node, params)
+        if node == 'lidar_segmentation' and backend:
+            parameters['model.backend'] = backend
+        validate(node, parameters)
+        configs[node] = parameters
+    return (CameraSegmenterConfig.from_parameters(configs['camera_segmentation']),
+            LidarSegmenterConfig.from_parameters(configs['lidar_segmentation']),
+            SceneFusionConfig.from_parameters(configs['fusion']))
+
+
+class Replay:
+    def __init__(self, bag: Path, out: Path, params: Path | None = None, backend: str | None = None,
+                 max_frames: int | None = None, sample_every: int = 20, progress: bool = True):
+        self.bag, self.out = Path(bag), Path(out)
+        self.max_frames, self.sample_every, self.progress = max_frames, sample_every, progress
+        camera_config, lidar_config, fusion_config = _load_configs(params, backend)
+        self.calibration = read_calibration(self.bag)
+        self.camera = CameraSegmenter(camera_config)
+        self.lidar = LidarSegmenter(lidar_config)
+        self.fusion = SceneFusion(fusion_config)
+        self.matcher = StampMatcher(fusion_config.sync)
+        self.evaluator = DriveEvaluator(self.fusion.taxonomy)
+        self.types = rosbags_types()
+        self.ground_truth: dict[int, dict] = {}
+        self.lidar_results: dict[int, tuple] = {}
+        self.samples: dict = {}
+
+    def run(self) -> ReplayResult:
+        self.out.mkdir(parents=True, exist_ok=True)
+        output_bag = self.out / 'replay'
+        with BagReader(self.bag) as reader:
+            if T.CAMERA_IMAGE not in reader.topics or T.LIDAR_POINTS not in reader.topics:
+                raise BagError(f'{self.bag}: needs {T.CAMERA_IMAGE} and {T.LIDAR_POINTS} '
+                               f'(it has {", ".join(sorted(reader.topics))})')
+            sweeps = sum(1 for _ in reader.messages([T.LIDAR_POINTS]))
+            total = min(sweeps, self.max_frames or sweeps)
+            started = time.perf_counter()
+            with BagWriter(output_bag) as writer:
+                for topic, msgtype in {**reader.topics, **T.OUTPUT_TOPICS}.items():
+                    writer.add_topic(topic, msgtype)
+                self.writer = writer
+                with tqdm(total=total, desc='replay', unit='frame', disable=not self.progress) as bar:
+                    for topic, stamp, msg in reader.messages():
+                        if self.evaluator.frames['lidar'] >= total and topic == T.LIDAR_POINTS:
+                            break
+                        writer.write(topic, stamp, msg)
+                        self._dispatch(topic, stamp, msg, bar)
+                    for item in self.matcher.ready(now_ns=0, flush=True):
+                        self._fuse(*item)
+            wall = time.perf_counter() - started
+        summary = self.evaluator.summary()
+        summary['throughput_fps'] = round(self.evaluator.frames['lidar'] / wall, 2) if wall else None
+        summary['wall_time_s'] = round(wall, 1)
+        return ReplayResult(summary, output_bag, dict(self.evaluator.latency_ms), self.samples)
+
+    def _dispatch(self, topic: str, stamp: int, msg, bar) -> None:
+        if topic in (T.GT_CAMERA_SEMANTIC, T.GT_CAMERA_INSTANCE, T.GT_LIDAR_POINTS):
+            self.ground_truth.setdefault(stamp, {})[topic] = msg
+        elif topic == T.CAMERA_IMAGE:
+            self._camera(stamp, msg)
+        elif topic == T.LIDAR_POINTS:
+            self._lidar(stamp, msg)
+            bar.update()
+        for item in self.matcher.ready(now_ns=stamp):
+            self._fuse(*item)
+
+    def _write_image(self, topic: str, stamp: int, array: np.ndarray, encoding: str) -> None:
+        self.writer.write(topic, stamp, array_to_image(self.types, array, encoding, self.calibration.camera_frame,
+                                                       stamp))
+
+    def _camera(self, stamp: int, msg) -> None:
+        image = image_to_array(msg)
+        if msg.encoding == 'bgr8':
+            image = image[..., ::-1]
+        result = self.camera.process(np.ascontiguousarray(image), stamp)
+        overlay = self.camera.overlay(image, result.labels)
+        self._write_image(T.CAMERA_LABELS, stamp, result.labels, 'mono8')
+        self._write_image(T.CAMERA_CONFIDENCE, stamp, result.confidence, '32FC1')
+        self._write_image(T.CAMERA_OVERLAY, stamp, overlay, 'rgb8')
+        if result.panoptic is not None:
+            self._write_image(T.CAMERA_PANOPTIC, stamp, result.panoptic, '32SC1')
+        self.evaluator.frames['camera'] += 1
+        self.evaluator.frames['camera_key'] += result.key_frame
+        for stage, ms in result.timing_ms.items():
+            self.evaluator.add_latency(f'camera.{stage}', ms)
+        truth = self.ground_truth.get(stamp, {})
+        if T.GT_CAMERA_SEMANTIC in truth and T.GT_CAMERA_INSTANCE in truth:
+            self.evaluator.add_camera(result.key_frame, result.labels, result.panoptic,
+                                      image_to_array(truth[T.GT_CAMERA_SEMANTIC]),
+                                      image_to_array(truth[T.GT_CAMERA_INSTANCE]).astype(np.int64))
+        if self.evaluator.frames['camera'] % self.sample_every == 1:
+            self.samples.setdefault('camera', {})[stamp] = {'image': image.copy(), 'overlay': overlay,
+                                                            'panoptic': result.panoptic}
+        self.matcher.add_camera(stamp, CameraOutputs(result.labels, result.confidence, result.panoptic))
+
+    def _lidar(self, stamp: int, msg) -> None:
+        points = sweep_array(pointcloud2_to_array(msg))
+        result = self.lidar.process(points)
+        cloud = labeled_points(points, result.labels, result.instance, result.confidence)
+        self.writer.write(T.LIDAR_LABELED, stamp, array_to_pointcloud2(self.types, cloud, msg.header.frame_id, stamp))
+        self.evaluator.frames['lidar'] += 1
+        for stage, ms in result.timing_ms.items():
+            self.evaluator.add_latency(f'lidar.{stage}', ms)
+        self.matcher.add_sweep(stamp, (points, result, msg.header.frame_id), received_ns=stamp)
+
+    def _fuse(self, stamp: int, sweep, camera: CameraOutputs | None) -> None:
+        points, lidar, frame = sweep
+        result = self.fusion.process(points, lidar.labels, lidar.confidence, lidar.instance, camera,
+                                     self.calibration.camera, self.calibration.camera_T_lidar)
+        self.writer.write(T.SCENE, stamp, array_to_pointcloud2(self.types, result.points, frame, stamp))
+        self.writer.write(T.SCENE_MARKERS, stamp, instance_markers(self.types, result.boxes, frame, stamp,
+                                                                   self.fusion.taxonomy))
+        for stage, ms in result.timing_ms.items():
+            self.evaluator.add_latency(f'fusion.{stage}', ms)
+        self.evaluator.frames['lidar_only_scenes'] += not result.camera_fused
+        timing = {f'fusion.{k}': v for k, v in result.timing_ms.items()}
+        self.writer.write(T.DIAGNOSTICS, stamp, latency_diagnostics(self.types, 'replay', stamp, timing, {}))
+        truth = self.ground_truth.pop(stamp, {})
+        if T.GT_LIDAR_POINTS in truth:
+            label = pointcloud2_to_array(truth[T.GT_LIDAR_POINTS])['label']
+            if len(label) == len(points):
+                semantic, instance = (label & 0xFFFF).astype(np.int64), (label >> 16).astype(np.int64)
+                self.evaluator.add_lidar(lidar.labels, lidar.instance, semantic, instance)
+                self.evaluator.add_scene(result.points['label'], result.points['instance'], result.camera_seen,
+                                         result.camera_point_labels, lidar.labels, semantic, instance)
+        if self.evaluator.frames['lidar'] % self.sample_every == 1:
+            self.samples.setdefault('scene', {})[stamp] = result.points
+        for old in [s for s in self.ground_truth if s < stamp - 10**9]:  # ground truth nobody will claim
+            del self.ground_truth[old]
