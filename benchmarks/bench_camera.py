@@ -1,0 +1,121 @@
+"""Camera segmentation with flow-guided feature propagation on a held-out simulated drive, side by side in one run:
+mIoU per frame (interval 1) vs propagated at key-frame intervals 2, 5, 10 and adaptive, with ms per key frame, per
+propagated frame, on average, and the speed-up over per-frame inference. With --panoptic, also PQ/SQ/RQ on key
+and propagated frames and the panoptic head's ms per frame. With --kitti, also segments real KITTI images.
+
+    .venv/bin/python benchmarks/bench_camera.py [--seed 3001] [--frames 100] [--panoptic] [--kitti DIR]
+"""
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from eval_data import eval_frames  # noqa: E402
+from report import OUT, publish  # noqa: E402
+
+from perception.core.camera.propagation import PropagationConfig  # noqa: E402
+from perception.core.camera.segmenter import CameraSegmenter, CameraSegmenterConfig  # noqa: E402
+from perception.core.parameters import load_parameters  # noqa: E402
+from perception.eval.metrics import ConfusionMatrix, PanopticQuality  # noqa: E402
+
+WARMUP = 3
+
+
+def run(segmenter: CameraSegmenter, data: dict, panoptic: bool) -> dict:
+    taxonomy = segmenter.taxonomy
+    confusion = {kind: ConfusionMatrix(taxonomy.num_classes) for kind in ('all', 'key', 'propagated')}
+    quality = {kind: PanopticQuality(taxonomy.num_classes, taxonomy.thing_ids) for kind in ('all', 'key', 'propagated')}
+    times = {'key': [], 'propagated': []}
+    head_ms = []
+    for image in data['image'][:WARMUP]:  # first calls allocate; not timed
+        segmenter.process(image, None)
+    segmenter.reset()
+    for image, semantic, instance, stamp in zip(data['image'], data['semantic'], data['instance'], data['stamp_ns']):
+        result = segmenter.process(image, int(stamp))
+        kind = 'key' if result.key_frame else 'propagated'
+        times[kind].append(result.timing_ms['total'] - result.timing_ms.get('panoptic_head', 0.0))
+        for k in ('all', kind):
+            confusion[k].update(result.labels, semantic)
+        if panoptic:
+            head_ms.append(result.timing_ms['panoptic_head'])
+            for k in ('all', kind):
+                quality[k].update(result.panoptic // 1000, result.panoptic % 1000, semantic, instance)
+    frames = len(times['key']) + len(times['propagated'])
+    row = {'mIoU': 100 * confusion['all'].miou(),
+           'mIoU key': 100 * confusion['key'].miou(),
+           'mIoU propagated': 100 * confusion['propagated'].miou() if times['propagated'] else None,
+           'key frames': len(times['key']),
+           'ms key': float(np.mean(times['key'])),
+           'ms propagated': float(np.mean(times['propagated'])) if times['propagated'] else None,
+           'ms average': float(np.sum(times['key'] + times['propagated']) / frames)}
+    if panoptic:
+        for kind in ('key', 'propagated'):
+            if quality[kind].tp.sum() + quality[kind].fn.sum():
+                result = quality[kind].compute()
+                for group in ('all', 'things', 'stuff'):
+                    for metric in ('pq', 'sq', 'rq'):
+                        row[f'{metric.upper()} {group} {kind}'] = 100 * result[group][metric]
+        row['panoptic head ms'] = float(np.mean(head_ms))
+    return row
+
+
+def kitti_overlays(segmenter: CameraSegmenter, folder: Path) -> list[str]:
+    """Segment real KITTI images (resized to the model's input width) and save image + overlay pairs."""
+    out = OUT / 'kitti_camera'
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in sorted(folder.glob('*.png')):
+        bgr = cv2.imread(str(path))
+        segmenter.reset()
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        result = segmenter.process(rgb)
+        overlay = segmenter.overlay(rgb, result.labels)
+        panels = [rgb, overlay]
+        target = out / f'{path.stem}.png'
+        cv2.imwrite(str(target), cv2.cvtColor(np.concatenate(panels, 0), cv2.COLOR_RGB2BGR))
+        labels, counts = np.unique(result.labels, return_counts=True)
+        share = {segmenter.taxonomy.names[label]: round(100 * c / result.labels.size, 1)
+                 for label, c in zip(labels, counts)}
+        print(f'{path.name}: {dict(sorted(share.items(), key=lambda kv: -kv[1]))}')
+        written.append(str(target))
+    return written
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--seed', type=int, default=3001)
+    parser.add_argument('--frames', type=int, default=100)
+    parser.add_argument('--panoptic', action='store_true')
+    parser.add_argument('--kitti', type=Path, help='folder of KITTI image_2 PNGs to segment as well')
+    args = parser.parse_args()
+    data = eval_frames(args.seed, args.frames)
+    base = CameraSegmenterConfig.from_parameters(load_parameters('camera_segmentation'))
+    adaptive = base.propagation
+    policies = [('per frame (interval 1)', PropagationConfig(policy='fixed', interval=1))]
+    policies += [(f'interval {k}', replace(adaptive, policy='fixed', interval=k)) for k in (2, 5, 10)]
+    policies += [(f'adaptive (max {adaptive.interval})', adaptive)]
+    rows = []
+    for name, propagation in tqdm(policies, desc='policies'):
+        segmenter = CameraSegmenter(replace(base, panoptic=args.panoptic, propagation=propagation))
+        rows.append({'policy': name, **run(segmenter, data, args.panoptic)})
+    baseline_ms, baseline_miou = rows[0]['ms average'], rows[0]['mIoU']
+    for row in rows:
+        row['speed-up'] = baseline_ms / row['ms average']
+        row['mIoU lost'] = baseline_miou - row['mIoU']
+    columns = ['policy', 'mIoU', 'mIoU lost', 'key frames', 'ms key', 'ms propagated', 'ms average', 'speed-up']
+    if args.panoptic:
+        columns += ['PQ all key', 'PQ all propagated', 'panoptic head ms']
+    extra = {'seed': args.seed, 'frames': args.frames, 'weights': str(base.weights),
+             'device': str(segmenter.device)}
+    if args.kitti:
+        extra['kitti_overlays'] = kitti_overlays(CameraSegmenter(replace(base, panoptic=False)), args.kitti)
+    publish('camera_panoptic' if args.panoptic else 'camera', rows, extra, columns)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,165 @@
+"""The node graph for real: rclpy nodes talking over DDS on a test-unique domain, fed a simulated clip.
+
+One test runs perception-drive as its own process (the runner as users start it); the others build the nodes in
+the test process to inject bad and missing input and watch the nodes carry on."""
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip('rclpy')
+from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from visualization_msgs.msg import MarkerArray  # noqa: E402
+
+from perception.io import topics as T  # noqa: E402
+from perception.nodes.drive import build_nodes  # noqa: E402
+from perception.paths import config_path  # noqa: E402
+from perception.ros_utils.conversions import (array_to_image, array_to_pointcloud2, intrinsics_to_camera_info,  # noqa
+                                              pointcloud2_to_array, rclpy_types, stamp_to_ns)
+from perception.ros_utils.qos import OUTPUT_QOS  # noqa: E402
+from perception.sim.record import record_drive  # noqa: E402
+from perception.sim.simulator import DriveSimulator  # noqa: E402
+
+FRAMES = 5
+pytestmark = [pytest.mark.ros, pytest.mark.timeout(240)]
+
+
+@pytest.fixture(scope='module')
+def clip(tmp_path_factory):
+    """A short held-out drive: its bag (for the calibration) and its frames (inputs and ground truth)."""
+    sim = DriveSimulator(3007, FRAMES)
+    bag = tmp_path_factory.mktemp('clip') / 'drive'
+    record_drive(sim, bag=bag, progress=False)
+    return bag, sim, [sim.frame(i) for i in range(FRAMES)]
+
+
+class Harness:
+    """A sensor publisher and a scene listener in the test's context."""
+
+    def __init__(self, context, sim):
+        self.node = rclpy.create_node('test_harness', context=context)
+        self.types, self.sim = rclpy_types(), sim
+        self.image = self.node.create_publisher(Image, T.CAMERA_IMAGE, OUTPUT_QOS)
+        self.info = self.node.create_publisher(CameraInfo, T.CAMERA_INFO, OUTPUT_QOS)
+        self.points = self.node.create_publisher(PointCloud2, T.LIDAR_POINTS, OUTPUT_QOS)
+        self.scenes, self.markers, self.diagnostics = [], [], {}
+        self.node.create_subscription(PointCloud2, T.SCENE, self.scenes.append, OUTPUT_QOS)
+        self.node.create_subscription(MarkerArray, T.SCENE_MARKERS, self.markers.append, OUTPUT_QOS)
+        self.node.create_subscription(DiagnosticArray, T.DIAGNOSTICS, self.on_diagnostics, OUTPUT_QOS)
+
+    def on_diagnostics(self, msg):
+        for status in msg.status:
+            self.diagnostics[status.name] = {kv.key: kv.value for kv in status.values}
+
+    def send(self, frame, camera=True):
+        rig = self.sim.rig
+        if camera:
+            self.info.publish(intrinsics_to_camera_info(self.types, rig.camera, rig.frames['camera'], frame.stamp_ns))
+            self.image.publish(array_to_image(self.types, frame.image, 'rgb8', rig.frames['camera'], frame.stamp_ns))
+        self.points.publish(array_to_pointcloud2(self.types, frame.points, rig.frames['lidar'], frame.stamp_ns))
+
+    def wait_for(self, condition, executor, timeout):
+        deadline = time.monotonic() + timeout
+        while not condition() and time.monotonic() < deadline:
+            if executor is None:
+                time.sleep(0.05)
+            else:
+                executor.spin_once(timeout_sec=0.05)
+        return condition()
+
+    def wait_for_subscribers(self, executor, timeout=30):
+        publishers = (self.image, self.points)
+        return self.wait_for(lambda: all(p.get_subscription_count() for p in publishers), executor, timeout)
+
+
+def _check_scenes(scenes, frames):
+    by_stamp = {stamp_to_ns(msg.header.stamp): msg for msg in scenes}
+    correct = total = 0
+    for frame in frames:
+        msg = by_stamp[frame.stamp_ns]
+        assert msg.header.frame_id == 'lidar'
+        cloud = pointcloud2_to_array(msg)
+        assert cloud.dtype.names == ('x', 'y', 'z', 'intensity', 'label', 'instance', 'confidence', 'rgb')
+        assert len(cloud) == len(frame.points)
+        np.testing.assert_array_equal(cloud['x'], frame.points['x'])
+        labeled = cloud['label'] != 255
+        correct += int((cloud['label'][labeled] == frame.point_semantic[labeled]).sum())
+        total += int(labeled.sum())
+        things = np.isin(cloud['label'], [13, 14, 15, 16, 17, 18, 19, 20])
+        assert (cloud['instance'][things] > 0).all() and (cloud['instance'][~things] == 0).all()
+    return correct / total
+
+
+def test_runner_process_turns_a_clip_into_labeled_scenes(clip, ros_context, ros_env):
+    bag, sim, frames = clip
+    runner = subprocess.Popen([sys.executable, '-m', 'perception.nodes.drive', '--calibration-bag', str(bag)],
+                              env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    harness = Harness(ros_context, sim)
+    executor = MultiThreadedExecutor(context=ros_context)
+    executor.add_node(harness.node)
+    try:
+        assert harness.wait_for_subscribers(executor, timeout=90), 'the graph never subscribed'
+        for frame in frames:
+            harness.send(frame)
+            harness.wait_for(lambda: False, executor, 0.3)
+        assert harness.wait_for(lambda: len(harness.scenes) >= FRAMES, executor, 90), \
+            f'got {len(harness.scenes)} scenes of {FRAMES}'
+        accuracy = _check_scenes(harness.scenes, frames)
+        assert accuracy >= 0.85, f'point accuracy {accuracy:.3f}'
+        assert harness.wait_for(lambda: harness.markers, executor, 5)
+        assert any(m.type == m.CUBE and m.ns == 'boxes' for m in harness.markers[-1].markers)
+        fusion = harness.diagnostics.get('perception/fusion', {})
+        assert int(fusion.get('scenes', 0)) >= FRAMES and 'end_to_end_ms' in fusion
+    finally:
+        runner.send_signal(signal.SIGINT)
+        output, _ = runner.communicate(timeout=30)
+        executor.shutdown()
+        harness.node.destroy_node()
+    assert runner.returncode == 0, output
+
+
+@pytest.fixture
+def graph(clip, ros_context):
+    bag, sim, frames = clip
+    nodes = build_nodes(config_path('perception.yaml'), calibration_bag=bag, context=ros_context)
+    harness = Harness(ros_context, sim)
+    executor = MultiThreadedExecutor(num_threads=4, context=ros_context)
+    for node in nodes + [harness.node]:
+        executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    assert harness.wait_for_subscribers(None)
+    yield harness, frames
+    executor.shutdown()
+    for node in nodes + [harness.node]:
+        node.destroy_node()
+
+
+def test_malformed_messages_are_counted_and_the_graph_keeps_running(graph):
+    harness, frames = graph
+    broken = array_to_image(harness.types, frames[0].image, 'rgb8', 'camera_optical_frame', frames[0].stamp_ns)
+    broken.height += 1  # data length no longer height * step
+    harness.image.publish(broken)
+    no_xyz = array_to_pointcloud2(harness.types, frames[0].points[['intensity', 'ring']], 'lidar', frames[0].stamp_ns)
+    harness.points.publish(no_xyz)
+    harness.send(frames[1])
+    assert harness.wait_for(lambda: harness.scenes, None, 60), 'no scene after the malformed messages'
+    assert harness.wait_for(lambda: int(harness.diagnostics.get('perception/lidar_segmentation', {})
+                                        .get('rejected', 0)) >= 1, None, 10)
+    assert harness.wait_for(lambda: int(harness.diagnostics.get('perception/camera_segmentation', {})
+                                        .get('rejected', 0)) >= 1, None, 10)
+
+
+def test_without_camera_the_scene_goes_out_lidar_only(graph):
+    harness, frames = graph
+    harness.send(frames[2], camera=False)
+    assert harness.wait_for(lambda: harness.scenes, None, 60), 'the graph stalled without camera input'
+    assert int(harness.diagnostics['perception/fusion']['lidar_only']) >= 1
+    cloud = pointcloud2_to_array(harness.scenes[0])
+    assert len(cloud) == len(frames[2].points)
