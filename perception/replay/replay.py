@@ -60,8 +60,8 @@ class Replay:
         self.matcher = StampMatcher(fusion_config.sync)
         self.evaluator = DriveEvaluator(self.fusion.taxonomy)
         self.types = rosbags_types()
-        self.ground_truth: dict[int, dict] = {}
-        self.lidar_results: dict[int, tuple] = {}
+        self.ground_truth: dict[int, dict] = {}  # stamp -> ground-truth messages
+        self.predictions: dict[int, dict] = {}   # stamp -> camera result and / or (LiDAR result, scene)
         self.samples: dict = {}
 
     def run(self) -> ReplayResult:
@@ -86,6 +86,8 @@ class Replay:
                         self._dispatch(topic, stamp, msg, bar)
                     for item in self.matcher.ready(now_ns=0, flush=True):
                         self._fuse(*item)
+                    for stamp in sorted(self.predictions):
+                        self._evaluate(stamp, now_ns=stamp)
             wall = time.perf_counter() - started
         summary = self.evaluator.summary()
         summary['throughput_fps'] = round(self.evaluator.frames['lidar'] / wall, 2) if wall else None
@@ -102,6 +104,8 @@ class Replay:
             bar.update()
         for item in self.matcher.ready(now_ns=stamp):
             self._fuse(*item)
+        for predicted in sorted(self.predictions):
+            self._evaluate(predicted, now_ns=stamp)
 
     def _write_image(self, topic: str, stamp: int, array: np.ndarray, encoding: str) -> None:
         self.writer.write(topic, stamp, array_to_image(self.types, array, encoding, self.calibration.camera_frame,
@@ -122,11 +126,7 @@ class Replay:
         self.evaluator.frames['camera_key'] += result.key_frame
         for stage, ms in result.timing_ms.items():
             self.evaluator.add_latency(f'camera.{stage}', ms)
-        truth = self.ground_truth.get(stamp, {})
-        if T.GT_CAMERA_SEMANTIC in truth and T.GT_CAMERA_INSTANCE in truth:
-            self.evaluator.add_camera(result.key_frame, result.labels, result.panoptic,
-                                      image_to_array(truth[T.GT_CAMERA_SEMANTIC]),
-                                      image_to_array(truth[T.GT_CAMERA_INSTANCE]).astype(np.int64))
+        self.predictions.setdefault(stamp, {})['camera'] = result
         if self.evaluator.frames['camera'] % self.sample_every == 1:
             self.samples.setdefault('camera', {})[stamp] = {'image': image.copy(), 'overlay': overlay,
                                                             'panoptic': result.panoptic}
@@ -154,15 +154,28 @@ class Replay:
         self.evaluator.frames['lidar_only_scenes'] += not result.camera_fused
         timing = {f'fusion.{k}': v for k, v in result.timing_ms.items()}
         self.writer.write(T.DIAGNOSTICS, stamp, latency_diagnostics(self.types, 'replay', stamp, timing, {}))
-        truth = self.ground_truth.pop(stamp, {})
-        if T.GT_LIDAR_POINTS in truth:
-            label = pointcloud2_to_array(truth[T.GT_LIDAR_POINTS])['label']
-            if len(label) == len(points):
-                semantic, instance = (label & 0xFFFF).astype(np.int64), (label >> 16).astype(np.int64)
-                self.evaluator.add_lidar(lidar.labels, lidar.instance, semantic, instance)
-                self.evaluator.add_scene(result.points['label'], result.points['instance'], result.camera_seen,
-                                         result.camera_point_labels, lidar.labels, semantic, instance)
+        self.predictions.setdefault(stamp, {})['scene'] = (lidar, result)
         if self.evaluator.frames['lidar'] % self.sample_every == 1:
             self.samples.setdefault('scene', {})[stamp] = result.points
-        for old in [s for s in self.ground_truth if s < stamp - 10**9]:  # ground truth nobody will claim
-            del self.ground_truth[old]
+
+    def _evaluate(self, stamp: int, now_ns: int) -> None:
+        """Score whatever prediction of this stamp has its ground truth (topics arrive in any order)."""
+        predicted, truth = self.predictions.get(stamp, {}), self.ground_truth.get(stamp, {})
+        if 'camera' in predicted and T.GT_CAMERA_SEMANTIC in truth and T.GT_CAMERA_INSTANCE in truth:
+            result = predicted.pop('camera')
+            self.evaluator.add_camera(result.key_frame, result.labels, result.panoptic,
+                                      image_to_array(truth[T.GT_CAMERA_SEMANTIC]),
+                                      image_to_array(truth[T.GT_CAMERA_INSTANCE]).astype(np.int64))
+        if 'scene' in predicted and T.GT_LIDAR_POINTS in truth:
+            lidar, scene = predicted.pop('scene')
+            label = pointcloud2_to_array(truth[T.GT_LIDAR_POINTS])['label']
+            if len(label) == len(lidar.labels):
+                semantic, instance = (label & 0xFFFF).astype(np.int64), (label >> 16).astype(np.int64)
+                self.evaluator.add_lidar(lidar.labels, lidar.instance, semantic, instance)
+                self.evaluator.add_scene(scene.points['label'], scene.points['instance'], scene.camera_seen,
+                                         scene.camera_point_labels, lidar.labels, semantic, instance)
+        if not predicted:
+            self.predictions.pop(stamp, None)
+        for store in (self.predictions, self.ground_truth):
+            for old in [s for s in store if s < now_ns - 10**9]:  # nothing will come for these any more
+                del store[old]

@@ -110,7 +110,8 @@ class CameraSegmenter:
 
         tick = time.perf_counter()
         if decision_key:
-            tensor = torch.from_numpy(image).to(self.device).permute(2, 0, 1)[None].float() / 255.0
+            pixels = torch.from_numpy(image if image.flags.writeable else image.copy())
+            tensor = pixels.to(self.device).permute(2, 0, 1)[None].float() / 255.0
             tensor = F.pad(tensor, (0, pad_w, 0, pad_h), mode='replicate')
             pyramid = self.net.features(tensor)
             self._key_pyramid, self._key_grey, self._frames_since_key = pyramid, grey, 0
