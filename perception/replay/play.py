@@ -23,9 +23,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--rate', type=float, default=1.0, help='playback speed factor')
     parser.add_argument('--loop', action='store_true', help='start again at the end')
     parser.add_argument('--topics', nargs='+', help='only these topics (default: all the installation can type)')
+    parser.add_argument('--delay', type=float, default=3.0,
+                        help='seconds to wait before playing, so subscribers are discovered (like ros2 bag play)')
     args = parser.parse_args(argv)
-    if args.rate <= 0:
-        parser.error('--rate must be positive')
+    if args.rate <= 0 or args.delay < 0:
+        parser.error('--rate must be positive and --delay not negative')
     return args
 
 
@@ -33,6 +35,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     apply_local_defaults()
     import rclpy
+    from rclpy.duration import Duration
     from rclpy.executors import ExternalShutdownException
     from rosgraph_msgs.msg import Clock
 
@@ -63,6 +66,7 @@ def main(argv=None) -> int:
         node.get_logger().warning(f'not publishing topics of types this installation lacks: {", ".join(skipped)}')
     clock = publishers.get(T.CLOCK) or node.create_publisher(Clock, T.CLOCK, OUTPUT_QOS)
     synthesize_clock = T.CLOCK not in publishers
+    time.sleep(args.delay)
     try:
         while True:
             played = play_once(args.bag, list(publishers), publishers, clock if synthesize_clock else None,
@@ -70,6 +74,8 @@ def main(argv=None) -> int:
             node.get_logger().info(f'played {played} messages from {args.bag}')
             if not args.loop:
                 break
+        for publisher in publishers.values():  # reliable delivery of the last messages before exiting
+            publisher.wait_for_all_acked(Duration(seconds=2.0))
     except BagError as error:
         print(f'perception-play: {error}', file=sys.stderr)
         return 1

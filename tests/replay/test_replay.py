@@ -1,0 +1,133 @@
+"""perception-replay on a short simulated drive: output topics, metrics in expected ranges, determinism, and
+one-line errors for bad input; perception-play publishing a recording with /clock."""
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from perception.io import topics as T
+from perception.io.bag import BagReader, BagWriter
+from perception.replay.cli import main as replay_main
+from perception.replay.cli import replay_and_report
+from perception.ros_utils.conversions import pointcloud2_to_array
+from perception.sim.record import record_drive
+from perception.sim.simulator import DriveSimulator
+
+FRAMES = 6
+
+
+@pytest.fixture(scope='module')
+def drive(tmp_path_factory):
+    bag = tmp_path_factory.mktemp('drive') / 'sim3004'
+    record_drive(DriveSimulator(3004, FRAMES), bag=bag, progress=False)
+    return bag
+
+
+@pytest.fixture(scope='module')
+def replays(drive, tmp_path_factory):
+    return [replay_and_report(drive, tmp_path_factory.mktemp(f'replay{i}'), progress=False) for i in range(2)]
+
+
+def _scene_labels(bag):
+    with BagReader(bag) as reader:
+        return [pointcloud2_to_array(msg)['label'].copy() for _, _, msg in reader.messages([T.SCENE])]
+
+
+def test_output_bag_has_inputs_and_every_perception_output(drive, replays):
+    (result, report), _ = replays
+    with BagReader(drive) as reader:
+        inputs = reader.topics
+    with BagReader(result.output_bag) as reader:
+        assert set(reader.topics) == set(inputs) | set(T.OUTPUT_TOPICS)
+        counts = {}
+        for topic, _, _ in reader.messages():
+            counts[topic] = counts.get(topic, 0) + 1
+    for topic in (T.CAMERA_LABELS, T.CAMERA_PANOPTIC, T.CAMERA_OVERLAY, T.LIDAR_LABELED, T.SCENE, T.SCENE_MARKERS):
+        assert counts[topic] == FRAMES, topic
+    assert report.is_file() and (report.parent / 'report.json').is_file()
+    assert (report.parent / 'per_class_iou.png').is_file() and (report.parent / 'latency.png').is_file()
+    assert list(report.parent.glob('scene_bev_*.png')) and list(report.parent.glob('camera_*.png'))
+
+
+def test_metrics_are_in_expected_ranges(replays):
+    (result, _), _ = replays
+    summary = result.summary
+    assert summary['frames'] == {'camera': FRAMES, 'camera_key': summary['frames']['camera_key'], 'lidar': FRAMES,
+                                 'lidar_only_scenes': 0}
+    assert 1 <= summary['frames']['camera_key'] < FRAMES  # propagation ran
+    assert summary['camera']['all']['miou'] > 55
+    assert summary['camera_panoptic']['all']['all']['pq'] > 35
+    assert summary['lidar']['miou'] > 55
+    assert summary['scene']['miou'] > 55
+    visible = summary['scene']['camera_visible_points']
+    assert visible['fused']['point_accuracy'] >= min(visible['camera_only']['point_accuracy'],
+                                                     visible['lidar_only']['point_accuracy'])
+    for stage in ('camera.total', 'lidar.total', 'fusion.total'):
+        assert 0 < summary['latency_ms'][stage]['p50'] <= summary['latency_ms'][stage]['max']
+
+
+def test_two_replays_give_identical_labels(replays):
+    (first, _), (second, _) = replays
+    for a, b in zip(_scene_labels(first.output_bag), _scene_labels(second.output_bag), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def _one_line_failure(argv, capsys) -> str:
+    assert replay_main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and 'Traceback' not in err
+    return err
+
+
+def test_missing_bag_is_a_one_line_error(tmp_path, capsys):
+    assert 'no such bag' in _one_line_failure([str(tmp_path / 'nothing'), '--out', str(tmp_path / 'o')], capsys)
+
+
+def test_corrupt_bag_is_a_one_line_error(tmp_path, capsys):
+    corrupt = tmp_path / 'corrupt.mcap'
+    corrupt.write_bytes(b'\x89MCAP0\r\n' + bytes(range(256)) * 10)
+    assert 'not a readable rosbag2 bag' in _one_line_failure([str(corrupt), '--out', str(tmp_path / 'o')], capsys)
+
+
+def test_bag_without_calibration_or_topics_is_a_one_line_error(drive, tmp_path, capsys):
+    stripped = tmp_path / 'no_calibration'
+    with BagReader(drive) as reader, BagWriter(stripped) as writer:
+        kept = {t: m for t, m in reader.topics.items() if t not in (T.CAMERA_INFO, T.TF_STATIC)}
+        for topic, msgtype in kept.items():
+            writer.add_topic(topic, msgtype)
+        for topic, stamp, msg in reader.messages(list(kept)):
+            writer.write(topic, stamp, msg)
+    err = _one_line_failure([str(stripped), '--out', str(tmp_path / 'o')], capsys)
+    assert 'no /tf_static topic, so no calibration' in err
+
+
+@pytest.mark.ros
+@pytest.mark.timeout(120)
+def test_play_publishes_the_recording_with_clock(drive, ros_context, ros_env):
+    rclpy = pytest.importorskip('rclpy')
+    from rosgraph_msgs.msg import Clock
+    from sensor_msgs.msg import PointCloud2
+
+    from perception.ros_utils.qos import OUTPUT_QOS
+    node = rclpy.create_node('play_listener', context=ros_context)
+    clouds, clocks = [], []
+    node.create_subscription(PointCloud2, T.LIDAR_POINTS, clouds.append, OUTPUT_QOS)
+    node.create_subscription(Clock, T.CLOCK, clocks.append, OUTPUT_QOS)
+    player = subprocess.Popen([sys.executable, '-m', 'perception.replay.play', str(drive), '--rate', '2', '--delay', '4'],
+                              env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    executor = rclpy.executors.SingleThreadedExecutor(context=ros_context)
+    executor.add_node(node)
+    deadline = time.monotonic() + 90
+    while player.poll() is None and time.monotonic() < deadline:
+        executor.spin_once(timeout_sec=0.05)
+    for _ in range(20):
+        executor.spin_once(timeout_sec=0.05)
+    output = player.communicate(timeout=10)[0]
+    node.destroy_node()
+    assert player.returncode == 0, output
+    assert 'not publishing topics of types this installation lacks' in output or 'tf2_msgs' not in output
+    assert len(clouds) >= FRAMES - 1, (len(clouds), len(clocks), output)  # the first may go before discovery
+    stamps = [c.clock.sec * 10**9 + c.clock.nanosec for c in clocks]
+    assert stamps == sorted(stamps) and stamps[-1] - stamps[0] >= (FRAMES - 2) * 10**8
