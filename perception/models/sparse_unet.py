@@ -50,7 +50,7 @@ _patch_spconv_cpu()
 class SparseUNetConfig:
     in_channels: int = 5
     num_classes: int = 21
-    channels: tuple[int, ...] = (16, 32, 64, 128)  # per stage; stage 0 at the voxel size, each next one strided by 2
+    channels: tuple[int, ...] = (16, 32, 64, 128, 128)  # per stage; stage 0 at the voxel size, then strided by 2
     point_channels: int = 32  # width of the per-point branch; 0 leaves it out
 
 

@@ -51,7 +51,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--class-weighting', choices=WEIGHTING_METHODS, default='inverse_sqrt')
     parser.add_argument('--voxel-size', type=float,
                         help='sparse voxel edge / PointNet++ grid cell, metres (default: 0.15 sparse, 0.1 pointnet2)')
-    parser.add_argument('--channels', type=int, nargs='+', default=(16, 32, 64, 128), help='sparse U-Net stages')
+    parser.add_argument('--channels', type=int, nargs='+', default=(16, 32, 64, 128, 128), help='sparse U-Net stages')
     parser.add_argument('--point-channels', type=int, default=32, help='sparse point branch width (0: none)')
     parser.add_argument('--chunk-points', type=int, default=16384, help='PointNet++ points per chunk')
     parser.add_argument('--min-range', type=float, default=1.0, help='metres; closer points are not used')
