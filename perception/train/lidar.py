@@ -1,7 +1,12 @@
 """perception-train lidar: a LiDAR segmentation backend on SemanticKITTI-layout sweeps of training seeds.
 
-    perception-train lidar --backend sparse --steps 3000 --out perception/weights/lidar_sparse.pt
-    perception-train lidar --backend pointnet2 --steps 3000 --out perception/weights/lidar_pointnet2.pt
+    perception-train lidar --backend sparse --steps 3500 --threads 1 --out perception/weights/lidar_sparse.pt
+    perception-train lidar --backend pointnet2 --steps 4000 --val-every 1000 --threads 1 \
+        --out perception/weights/lidar_pointnet2.pt
+
+Each takes about an hour on one CPU core (~1.0 s and ~0.85 s a step). On a CPU shared with other jobs, more
+threads than free cores make torch's spinning OpenMP threads stall each other (10x slower steps): keep
+--threads at the free cores, or export OMP_WAIT_POLICY=PASSIVE before starting.
 
 Sequences default to those under DATA whose number lies in the simulator's train / val seed ranges
 (config/simulator.yaml); --train-sequences and --val-sequences name others (e.g. real SemanticKITTI 00 .. 10).
