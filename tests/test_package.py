@@ -13,6 +13,7 @@ from perception.paths import PACKAGE_DIR
 def installed(tmp_path_factory):
     prefix = tmp_path_factory.mktemp('prefix')
     subprocess.run([sys.executable, '-m', 'pip', 'install', '--quiet', '--no-deps', '--no-build-isolation',
+                    '--ignore-installed',  # else pip uninstalls this checkout's editable install first
                     '--prefix', str(prefix), str(PACKAGE_DIR.parent)], check=True, capture_output=True)
     site = sysconfig.get_path('purelib', vars={'base': str(prefix), 'platbase': str(prefix)})
     return prefix, site
