@@ -12,7 +12,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from perception.core.device import select_device
 from perception.eval.metrics import ConfusionMatrix
@@ -24,6 +23,7 @@ from perception.sim.simulator import SensorRig
 from perception.taxonomy import load_taxonomy
 from perception.train.camera_data import CameraFrames, label_counts, training_augmentation
 from perception.train.common import Checkpoints, check_simulated_split, provenance, write_record
+from perception.train.common import train as train_loop
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -97,43 +97,29 @@ def main(argv=None) -> int:
     net = net.to(device, memory_format=torch.channels_last)  # ~15% faster convolutions on CPU (oneDNN)
     optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=args.steps, pct_start=0.05)
-    args.run_dir.mkdir(parents=True, exist_ok=True)
-    checkpoints = Checkpoints(args.run_dir)
-    state = checkpoints.resume(net, optimizer, scheduler) if args.resume else {}
-    if state.get('total_steps', args.steps) != args.steps:
-        print(f'perception-train camera: {checkpoints.path} was trained for --steps {state["total_steps"]}; '
-              f'resume with the same value', file=sys.stderr)
-        return 1
-    step, best = state.get('step', 0), state.get('best_miou', -1.0)
     best_path = args.run_dir / 'best.pt'
-
     loader = DataLoader(train, batch_size=args.batch_size, shuffle=True, drop_last=True, num_workers=args.workers,
                         persistent_workers=args.workers > 0)
-    progress = tqdm(total=args.steps, initial=step, desc='camera', unit='step')
-    net.train()
-    while step < args.steps:
-        for batch in loader:
-            logits = net(batch['image'].to(device, memory_format=torch.channels_last))
-            logits = F.interpolate(logits, scale_factor=4, mode='bilinear', align_corners=False)
-            loss = loss_fn(logits, batch['semantic'].to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            progress.update()
-            progress.set_postfix(loss=f'{loss.item():.3f}', lr=f'{scheduler.get_last_lr()[0]:.1e}')
-            if step % args.val_every == 0 or step == args.steps:
-                miou = evaluate(net, val, device, taxonomy.num_classes).miou()
-                progress.write(f'step {step}: val mIoU {100 * miou:.1f}')
-                if miou > best:
-                    best = miou
-                    save_camera_net(best_path, net)
-            if step % args.checkpoint_every == 0 or step == args.steps:
-                checkpoints.save(step, net, optimizer, scheduler, best_miou=best, total_steps=args.steps)
-            if step >= args.steps:
-                break
-    progress.close()
+
+    def train_step(batch) -> float:
+        net.train()
+        logits = net(batch['image'].to(device, memory_format=torch.channels_last))
+        logits = F.interpolate(logits, scale_factor=4, mode='bilinear', align_corners=False)
+        loss = loss_fn(logits, batch['semantic'].to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        return loss.item()
+
+    try:
+        train_loop('camera', args.steps, loader, train_step,
+                   lambda: evaluate(net, val, device, taxonomy.num_classes).miou(),
+                   lambda: save_camera_net(best_path, net), Checkpoints(args.run_dir), net, optimizer, scheduler,
+                   args.val_every, args.checkpoint_every, args.resume)
+    except ValueError as error:
+        print(f'perception-train camera: {error}', file=sys.stderr)
+        return 1
 
     net, _ = load_camera_net(best_path, device)
     confusion = evaluate(net, val, device, taxonomy.num_classes)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 import yaml
+from tqdm import tqdm
 
 from perception.paths import PACKAGE_DIR
 
@@ -28,16 +29,51 @@ class Checkpoints:
         torch.save(state, tmp)
         os.replace(tmp, self.path)
 
-    def resume(self, model, optimizer, scheduler) -> dict:
-        """Load the last checkpoint into the given objects; returns its extra entries (with 'step'), or {} if none."""
+    def resume(self, model, optimizer, scheduler, total_steps: int) -> dict:
+        """Load the last checkpoint into the given objects and return its extra entries (with 'step').
+        ValueError (one line) if there is none, it is for another network, or for another number of steps."""
         if not self.path.exists():
-            return {}
+            raise ValueError(f'--resume but no {self.path}')
         state = torch.load(self.path, map_location='cpu', weights_only=False)
-        model.load_state_dict(state.pop('model'))
+        if state.get('total_steps', total_steps) != total_steps:
+            raise ValueError(f'{self.path} was trained for --steps {state["total_steps"]}; resume with the same value')
+        try:
+            model.load_state_dict(state.pop('model'))
+        except RuntimeError as error:  # another architecture than the checkpoint's
+            raise ValueError(f'{self.path} does not fit this network: {str(error).splitlines()[0]}') from None
         optimizer.load_state_dict(state.pop('optimizer'))
         scheduler.load_state_dict(state.pop('scheduler'))
         torch.set_rng_state(state.pop('rng'))
         return state
+
+
+def train(name: str, steps: int, loader, train_step, validate, save_best, checkpoints: Checkpoints, model, optimizer,
+          scheduler, val_every: int, checkpoint_every: int, resume: bool) -> float:
+    """The loop every trainer runs: `train_step(batch) -> loss` until `steps`, `validate() -> score` every
+    `val_every` steps (keeping the best through `save_best()`), a resumable checkpoint every `checkpoint_every`.
+    Returns the best validation score. ValueError (one line) when --resume cannot resume."""
+    state = checkpoints.resume(model, optimizer, scheduler, steps) if resume else {}
+    step, best = state.get('step', 0), state.get('best', -1.0)
+    checkpoints.directory.mkdir(parents=True, exist_ok=True)
+    progress = tqdm(total=steps, initial=step, desc=name, unit='step')
+    while step < steps:
+        for batch in loader:
+            loss = train_step(batch)
+            step += 1
+            progress.update()
+            progress.set_postfix(loss=f'{loss:.3f}', lr=f'{scheduler.get_last_lr()[0]:.1e}')
+            if step % val_every == 0 or step == steps:
+                score = validate()
+                progress.write(f'step {step}: validation {100 * score:.1f}')
+                if score > best:
+                    best = score
+                    save_best()
+            if step % checkpoint_every == 0 or step == steps:
+                checkpoints.save(step, model, optimizer, scheduler, best=best, total_steps=steps)
+            if step >= steps:
+                break
+    progress.close()
+    return best
 
 
 def git_commit() -> str | None:

@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from perception.core.device import select_device
 from perception.core.lidar.segmenter import BACKENDS, LidarModel, default_weights, unseen_class_mask
@@ -33,6 +32,7 @@ from perception.preprocessing.voxelize import PointBatch, collate, grid_chunks, 
 from perception.sim.simulator import SensorRig
 from perception.taxonomy import Taxonomy, load_taxonomy
 from perception.train.common import Checkpoints, check_simulated_split, provenance, write_record
+from perception.train.common import train as train_loop
 
 # Per backend: (voxel size or grid cell in metres, learning rate, batch size).
 BACKEND_DEFAULTS = {'sparse': (0.15, 4e-3, 2), 'pointnet2': (0.1, 2e-3, 2)}
@@ -222,52 +222,30 @@ def main(argv=None) -> int:
     network = model.network
     optimizer = torch.optim.AdamW(network.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=args.steps, pct_start=0.05)
-    args.run_dir.mkdir(parents=True, exist_ok=True)
-    checkpoints = Checkpoints(args.run_dir)
-    if args.resume and not checkpoints.path.exists():
-        print(f'perception-train lidar: --resume but no {checkpoints.path}', file=sys.stderr)
-        return 1
-    try:
-        state = checkpoints.resume(network, optimizer, scheduler) if args.resume else {}
-    except RuntimeError as error:  # another backend or architecture than the checkpoint's
-        print(f'perception-train lidar: {checkpoints.path} does not fit these arguments: '
-              f'{str(error).splitlines()[0]}', file=sys.stderr)
-        return 1
-    if state.get('total_steps', args.steps) != args.steps:
-        print(f'perception-train lidar: {checkpoints.path} was trained for --steps {state["total_steps"]}; '
-              f'resume with the same value', file=sys.stderr)
-        return 1
-    step, best = state.get('step', 0), state.get('best_miou', -1.0)
     best_path = args.run_dir / 'best.pt'
-
     loader = DataLoader(train, batch_size=args.batch_size, shuffle=True, drop_last=len(train) >= args.batch_size,
                         num_workers=args.workers, persistent_workers=args.workers > 0,
                         collate_fn=TrainingBatch(args.backend, args.voxel_size, args.chunk_points),
                         worker_init_fn=_single_thread_worker)
-    progress = tqdm(total=args.steps, initial=step, desc=f'lidar {args.backend}', unit='step')
-    network.train()
-    while step < args.steps:
-        for batch in loader:
-            batch = batch.to(device)
-            loss = loss_fn(network(batch), batch.label)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            progress.update()
-            progress.set_postfix(loss=f'{loss.item():.3f}', lr=f'{scheduler.get_last_lr()[0]:.1e}')
-            if step % args.val_every == 0 or step == args.steps:
-                miou = evaluate(model, val, taxonomy, args.val_frames).miou()
-                progress.write(f'step {step}: val mIoU {100 * miou:.1f}')
-                if miou > best:
-                    best = miou
-                    model.save(best_path, taxonomy.names)
-            if step % args.checkpoint_every == 0 or step == args.steps:
-                checkpoints.save(step, network, optimizer, scheduler, best_miou=best, total_steps=args.steps)
-            if step >= args.steps:
-                break
-    progress.close()
+
+    def train_step(batch) -> float:
+        network.train()
+        batch = batch.to(device)
+        loss = loss_fn(network(batch), batch.label)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        return loss.item()
+
+    try:
+        train_loop(f'lidar {args.backend}', args.steps, loader, train_step,
+                   lambda: evaluate(model, val, taxonomy, args.val_frames).miou(),
+                   lambda: model.save(best_path, taxonomy.names), Checkpoints(args.run_dir), network, optimizer,
+                   scheduler, args.val_every, args.checkpoint_every, args.resume)
+    except ValueError as error:
+        print(f'perception-train lidar: {error}', file=sys.stderr)
+        return 1
 
     model = LidarModel.load(best_path, device)
     confusion = evaluate(model, val, taxonomy, args.val_frames)

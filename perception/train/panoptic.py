@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from perception.core.camera.panoptic import (PanopticInferenceConfig, panoptic_inference, panoptic_to_instance,
                                              panoptic_to_semantic)
@@ -26,6 +25,7 @@ from perception.taxonomy import load_taxonomy
 from perception.train.camera import pad_to_stride
 from perception.train.camera_data import CameraFrames, training_augmentation
 from perception.train.common import Checkpoints, check_simulated_split, provenance, write_record
+from perception.train.common import train as train_loop
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -99,47 +99,32 @@ def main(argv=None) -> int:
     parameters = list(net.panoptic_head.parameters())
     optimizer = torch.optim.AdamW(parameters, lr=args.lr, weight_decay=0.05)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=args.steps, pct_start=0.05)
-    args.run_dir.mkdir(parents=True, exist_ok=True)
-    checkpoints = Checkpoints(args.run_dir)
-    state = checkpoints.resume(net, optimizer, scheduler) if args.resume else {}
-    if state.get('total_steps', args.steps) != args.steps:
-        print(f'perception-train panoptic: {checkpoints.path} was trained for --steps {state["total_steps"]}; '
-              f'resume with the same value', file=sys.stderr)
-        return 1
-    step, best = state.get('step', 0), state.get('best_pq', -1.0)
     best_path = args.run_dir / 'best.pt'
-
     loader = DataLoader(train, batch_size=args.batch_size, shuffle=True, drop_last=True, num_workers=args.workers,
                         persistent_workers=args.workers > 0)
-    progress = tqdm(total=args.steps, initial=step, desc='panoptic', unit='step')
-    while step < args.steps:
-        for batch in loader:
-            net.backbone.eval()
-            net.panoptic_head.train()
-            with torch.no_grad():
-                pyramid = net.features(batch['image'].to(device))
-            outputs = net.panoptic(pyramid)
-            targets = panoptic_targets(batch['semantic'].to(device), batch['instance'].to(device), taxonomy)
-            losses = criterion(outputs, targets)
-            optimizer.zero_grad(set_to_none=True)
-            losses['loss'].backward()
-            torch.nn.utils.clip_grad_norm_(parameters, 1.0)
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            progress.update()
-            progress.set_postfix(loss=f'{losses["loss"].item():.2f}', lr=f'{scheduler.get_last_lr()[0]:.1e}')
-            if step % args.val_every == 0 or step == args.steps:
-                pq = evaluate(net, val, device, taxonomy, args.val_frames)['all']['pq']
-                progress.write(f'step {step}: val PQ {100 * pq:.1f}')
-                if pq > best:
-                    best = pq
-                    save_camera_net(best_path, net)
-            if step % args.checkpoint_every == 0 or step == args.steps:
-                checkpoints.save(step, net, optimizer, scheduler, best_pq=best, total_steps=args.steps)
-            if step >= args.steps:
-                break
-    progress.close()
+
+    def train_step(batch) -> float:
+        net.backbone.eval()  # frozen, batch-norm statistics included
+        net.panoptic_head.train()
+        with torch.no_grad():
+            pyramid = net.features(batch['image'].to(device))
+        targets = panoptic_targets(batch['semantic'].to(device), batch['instance'].to(device), taxonomy)
+        loss = criterion(net.panoptic(pyramid), targets)['loss']
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+        optimizer.step()
+        scheduler.step()
+        return loss.item()
+
+    try:
+        train_loop('panoptic', args.steps, loader, train_step,
+                   lambda: evaluate(net, val, device, taxonomy, args.val_frames)['all']['pq'],
+                   lambda: save_camera_net(best_path, net), Checkpoints(args.run_dir), net, optimizer, scheduler,
+                   args.val_every, args.checkpoint_every, args.resume)
+    except ValueError as error:
+        print(f'perception-train panoptic: {error}', file=sys.stderr)
+        return 1
 
     net, _ = load_camera_net(best_path, device)
     quality = evaluate(net, val, device, taxonomy, len(val))
