@@ -1,8 +1,9 @@
-"""perception-train: train a model on simulated data (camera | panoptic | lidar); see each's --help."""
+"""perception-train: train a model on simulated data (camera | panoptic | lidar), or calibrate the fusion;
+see each one's --help."""
 import sys
 
 TRAINERS = {'camera': 'perception.train.camera', 'panoptic': 'perception.train.panoptic',
-            'lidar': 'perception.train.lidar'}
+            'lidar': 'perception.train.lidar', 'fusion': 'perception.train.fusion'}
 
 
 def main(argv=None) -> int:

@@ -1,10 +1,11 @@
 """Camera + LiDAR evidence per point, fused into one labeled 3D scene.
 
-Each modality's (label, confidence) is read as a distribution over classes: the confidence on its label and the
-rest spread evenly. Points the camera sees get the class maximising the weighted sum of the two log-probabilities
-(weights per modality and per predicted class, see FusionConfig); points outside the image or hidden from the
-camera keep the LiDAR label. Instance ids come from the LiDAR clusters, split where the camera's panoptic segments
-show two objects, and from camera segments where the LiDAR found no thing.
+Each modality's (label, confidence) is read as a distribution over classes: the confidence on its label, the rest
+spread over the classes this modality mistakes for that label (from its confusion matrix on validation points,
+perception-train fusion; evenly without one). Points the camera sees get the class maximising the weighted sum of
+the two log-probabilities; points outside the image or hidden from the camera keep the LiDAR label. Instance ids
+come from the LiDAR clusters, split where the camera's panoptic segments show two objects, and from camera segments
+where the LiDAR found no thing.
 """
 from dataclasses import dataclass, field
 
@@ -22,10 +23,10 @@ MIN_PROBABILITY = 1e-3
 class FusionConfig:
     camera_weight: float = 1.0
     lidar_weight: float = 1.0
-    # optional per predicted class multipliers of each modality's weight (length = number of classes), e.g. from
-    # each modality's precision on validation data; empty: 1 for every class
-    camera_class_weights: tuple = ()
-    lidar_class_weights: tuple = ()
+    # each modality's confusion counts on validation points (rows: true class, columns: predicted), as nested
+    # tuples K x K; empty: a wrong label's probability mass is spread evenly
+    camera_confusion: tuple = ()
+    lidar_confusion: tuple = ()
     min_split_points: int = 10     # a camera segment splits a LiDAR cluster only with this many points in it
     occlusion: OcclusionConfig = field(default_factory=OcclusionConfig)
 
@@ -40,29 +41,31 @@ class FusedScene:
     camera_labels: np.ndarray  # (N,) uint8: the camera's label at each seen point, ignore elsewhere
 
 
-def _log_probabilities(labels: np.ndarray, confidence: np.ndarray, num_classes: int) -> np.ndarray:
-    """(N, K) log-probabilities: `confidence` on the label, the rest shared by the other classes."""
+def error_distribution(confusion, num_classes: int) -> np.ndarray:
+    """(K, K): row j is how the true class is distributed when the label j is wrong (Laplace-smoothed); uniform
+    over the other classes without confusion counts."""
+    counts = np.ones((num_classes, num_classes)) if not len(confusion) else np.asarray(confusion, float).T + 1.0
+    if counts.shape != (num_classes, num_classes):
+        raise ValueError(f'a confusion matrix needs {num_classes} x {num_classes} counts, got {counts.shape}')
+    np.fill_diagonal(counts, 0.0)
+    return counts / counts.sum(1, keepdims=True)
+
+
+def _log_probabilities(labels: np.ndarray, confidence: np.ndarray, errors: np.ndarray) -> np.ndarray:
+    """(N, K) log-probabilities: `confidence` on the label, the rest spread by the label's error distribution."""
     p = np.clip(confidence.astype(np.float64), MIN_PROBABILITY, 1 - MIN_PROBABILITY)
-    out = np.repeat(np.log((1 - p) / (num_classes - 1))[:, None], num_classes, 1)
+    out = np.log(np.maximum((1 - p)[:, None] * errors[labels], 1e-12))
     out[np.arange(len(labels)), labels] = np.log(p)
     return out
-
-
-def _class_weights(weights: tuple, num_classes: int) -> np.ndarray:
-    if not weights:
-        return np.ones(num_classes)
-    if len(weights) != num_classes:
-        raise ValueError(f'class weights need one value per class ({num_classes}), got {len(weights)}')
-    return np.asarray(weights, float)
 
 
 def fuse_labels(lidar_labels, lidar_confidence, camera_labels, camera_confidence, config: FusionConfig,
                 num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """Fused (labels, confidence) for points both modalities labeled (all arrays (M,))."""
-    camera_weight = config.camera_weight * _class_weights(config.camera_class_weights, num_classes)[camera_labels]
-    lidar_weight = config.lidar_weight * _class_weights(config.lidar_class_weights, num_classes)[lidar_labels]
-    score = (camera_weight[:, None] * _log_probabilities(camera_labels, camera_confidence, num_classes)
-             + lidar_weight[:, None] * _log_probabilities(lidar_labels, lidar_confidence, num_classes))
+    camera_errors = error_distribution(config.camera_confusion, num_classes)
+    lidar_errors = error_distribution(config.lidar_confusion, num_classes)
+    score = (config.camera_weight * _log_probabilities(camera_labels, camera_confidence, camera_errors)
+             + config.lidar_weight * _log_probabilities(lidar_labels, lidar_confidence, lidar_errors))
     labels = score.argmax(1)
     posterior = np.exp(score - score.max(1, keepdims=True))
     confidence = posterior[np.arange(len(labels)), labels] / posterior.sum(1)

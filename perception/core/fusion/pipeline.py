@@ -27,14 +27,14 @@ class SceneFusionConfig:
     def from_parameters(cls, parameters: dict) -> 'SceneFusionConfig':
         """From the fusion node's flat parameters (config/perception.yaml)."""
         fusion = section(parameters, 'fusion')
-        weights_file = Path(fusion['class_weights_file']) if fusion['class_weights_file'] else \
+        weights_file = Path(fusion['calibration_file']) if fusion['calibration_file'] else \
             WEIGHTS_DIR / 'fusion.yaml'
-        class_weights = {}
-        if fusion['class_weights_file'] or weights_file.exists():
+        confusion = {}
+        if fusion['calibration_file'] or weights_file.exists():
             with open(weights_file) as f:
-                class_weights = {k: tuple(v) for k, v in yaml.safe_load(f)['class_weights'].items()}
+                confusion = {k: tuple(map(tuple, v)) for k, v in yaml.safe_load(f)['confusion'].items()}
         return cls(FusionConfig(fusion['camera_weight'], fusion['lidar_weight'],
-                                class_weights.get('camera', ()), class_weights.get('lidar', ()),
+                                confusion.get('camera', ()), confusion.get('lidar', ()),
                                 fusion['min_split_points'], OcclusionConfig(**section(parameters, 'occlusion'))),
                    SyncConfig(**section(parameters, 'sync')), fusion['use_panoptic'], parameters['markers.enabled'])
 
