@@ -13,6 +13,7 @@ from torch import nn
 from perception.models.camera_backbone import BackboneConfig, ResNetBackbone
 from perception.models.mask2former import Mask2FormerConfig, Mask2FormerHead
 from perception.models.semantic_head import SemanticFPNHead
+from perception.models.serialization import compact_state_dict
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,7 @@ class CameraNet(nn.Module):
 
 def save_camera_net(path: Path, net: CameraNet, meta: dict | None = None) -> None:
     """Weights plus the configuration that rebuilds the network, plus provenance (`meta`)."""
-    config = asdict(net.config)
-    torch.save({'config': config, 'state_dict': net.state_dict(), 'meta': meta or {}}, path)
+    torch.save({'config': asdict(net.config), 'state_dict': compact_state_dict(net), 'meta': meta or {}}, path)
 
 
 def load_camera_net(path: Path, device: str | torch.device = 'cpu') -> tuple[CameraNet, dict]:

@@ -15,6 +15,7 @@ from perception.core.device import select_device
 from perception.core.lidar.instances import ClusteringConfig, cluster_instances
 from perception.core.parameters import section
 from perception.models.pointnet2 import PointNet2, PointNet2Config
+from perception.models.serialization import compact_state_dict
 from perception.models.sparse_unet import SparseUNet, SparseUNetConfig
 from perception.paths import WEIGHTS_DIR
 from perception.preprocessing.voxelize import GridChunks, PointBatch, collate, grid_chunks, valid_point_mask, voxelize
@@ -87,7 +88,7 @@ class LidarModel:
         torch.save({'format': WEIGHTS_FORMAT, 'backend': self.backend,
                     'model_config': asdict(self.network.config), 'voxel_size': self.voxel_size,
                     'chunk_points': self.chunk_points, 'class_names': list(class_names),
-                    'state_dict': {k: v.cpu() for k, v in self.network.state_dict().items()},
+                    'state_dict': compact_state_dict(self.network),
                     'record': record or {}}, path)
 
     @property
