@@ -16,7 +16,7 @@ export FASTDDS_DEFAULT_PROFILES_FILE := $(CURDIR)/config/fastdds_localhost.xml
 # training step 15 s instead of 1.3 s); passive waiting costs nothing when the machine is free.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup test demo bench clean
+.PHONY: setup setup-mmseg test demo clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,16 @@ $(STAMP): requirements.txt requirements-ros.txt setup.py setup.cfg
 	$(PY) -c 'import rclpy' 2>/dev/null || $(PY) -m pip install -r requirements-ros.txt
 	$(PY) -m pip install --no-deps -e .
 	touch $@
+
+# Optional: the mmsegmentation camera backend. mmcv 2.1.0 has no wheel for torch 2.13: MMCV_WHEEL names a wheel
+# built earlier (CI passes its cache), otherwise it is built from the sdist (~15 min on 2 cores).
+MMCV_WHEEL ?=
+setup-mmseg: setup
+	$(PY) -m pip install --no-deps -r requirements-mmseg.txt
+	$(PY) -c 'import mmcv.ops' 2>/dev/null || { \
+	  if [ -n "$(MMCV_WHEEL)" ]; then $(PY) -m pip install --no-deps "$(MMCV_WHEEL)"; \
+	  else $(PY) -m pip install 'setuptools<70' ninja && \
+	       MMCV_WITH_OPS=1 $(PY) -m pip install --no-deps --no-build-isolation --no-binary mmcv mmcv==2.1.0; fi; }
 
 test: setup
 	$(PY) -m pytest tests

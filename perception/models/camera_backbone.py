@@ -10,7 +10,6 @@ import torch.nn.functional as F
 from torch import nn
 
 LEVELS = ('res2', 'res3', 'res4', 'res5')
-STRIDES = {'res2': 4, 'res3': 8, 'res4': 16, 'res5': 32}
 
 
 @dataclass(frozen=True)

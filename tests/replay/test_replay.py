@@ -115,7 +115,8 @@ def test_play_publishes_the_recording_with_clock(drive, ros_context, ros_env):
     clouds, clocks = [], []
     node.create_subscription(PointCloud2, T.LIDAR_POINTS, clouds.append, OUTPUT_QOS)
     node.create_subscription(Clock, T.CLOCK, clocks.append, OUTPUT_QOS)
-    player = subprocess.Popen([sys.executable, '-m', 'perception.replay.play', str(drive), '--rate', '2', '--delay', '4'],
+    player = subprocess.Popen([sys.executable, '-m', 'perception.replay.play', str(drive), '--rate', '2',
+                               '--delay', '4'],
                               env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     executor = rclpy.executors.SingleThreadedExecutor(context=ros_context)
     executor.add_node(node)

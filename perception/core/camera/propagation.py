@@ -7,7 +7,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from perception.models.camera_backbone import STRIDES
 
 DIS_PRESETS = {'ultrafast': cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, 'fast': cv2.DISOPTICAL_FLOW_PRESET_FAST,
                'medium': cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
@@ -70,12 +69,15 @@ def warp(features: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
 
 def warp_pyramid(pyramid: dict[str, torch.Tensor], flow: np.ndarray) -> dict[str, torch.Tensor]:
     """Warp each level of a key frame's pyramid with the full-resolution flow (H, W, 2), H and W = the padded
-    input size: the flow is area-averaged to each level and divided by its stride."""
+    input size: the flow is area-averaged to each level and scaled to its resolution."""
     any_level = next(iter(pyramid.values()))
     full = torch.from_numpy(flow).to(any_level.device, any_level.dtype).permute(2, 0, 1)[None]  # (1, 2, H, W)
+    height, width = flow.shape[:2]
     warped = {}
     for level, features in pyramid.items():
-        level_flow = F.adaptive_avg_pool2d(full, features.shape[-2:]) / STRIDES[level]
+        h, w = features.shape[-2:]
+        scale = torch.tensor([w / width, h / height], dtype=full.dtype, device=full.device).view(1, 2, 1, 1)
+        level_flow = F.adaptive_avg_pool2d(full, (h, w)) * scale
         warped[level] = warp(features, level_flow.expand(features.shape[0], -1, -1, -1))
     return warped
 

@@ -14,6 +14,7 @@ from perception.core.camera.propagation import FlowEstimator, PropagationConfig,
 from perception.core.device import select_device
 from perception.core.parameters import section
 from perception.models.camera_net import load_camera_net
+from perception.models.mmseg_net import MMSegNet
 from perception.paths import WEIGHTS_DIR
 from perception.taxonomy import load_taxonomy
 
@@ -22,8 +23,10 @@ PAD_MULTIPLE = 32
 
 @dataclass(frozen=True)
 class CameraSegmenterConfig:
-    weights: Path = WEIGHTS_DIR / 'camera.pt'
+    weights: Path | None = WEIGHTS_DIR / 'camera.pt'  # mmseg backend: its checkpoint (None: random, for tests)
     device: str = 'auto'
+    backend: str = 'native'         # 'native' (perception-train camera) or 'mmseg' (an mmsegmentation model)
+    mmseg_config: Path | None = None
     panoptic: bool = True
     propagation: PropagationConfig = field(default_factory=PropagationConfig)
     panoptic_inference: PanopticInferenceConfig = field(default_factory=PanopticInferenceConfig)
@@ -32,8 +35,11 @@ class CameraSegmenterConfig:
     def from_parameters(cls, parameters: dict) -> 'CameraSegmenterConfig':
         """From the camera_segmentation node's flat parameters (config/perception.yaml)."""
         model, panoptic = section(parameters, 'model'), section(parameters, 'panoptic')
-        return cls(weights=Path(model['weights']) if model['weights'] else cls.weights, device=model['device'],
-                   panoptic=panoptic['enabled'], propagation=PropagationConfig(**section(parameters, 'propagation')),
+        default = cls.weights if model['backend'] == 'native' else None
+        mmseg_config = Path(model['mmseg_config']) if model['mmseg_config'] else None
+        return cls(weights=Path(model['weights']) if model['weights'] else default, device=model['device'],
+                   backend=model['backend'], mmseg_config=mmseg_config, panoptic=panoptic['enabled'],
+                   propagation=PropagationConfig(**section(parameters, 'propagation')),
                    panoptic_inference=PanopticInferenceConfig(panoptic['object_mask_threshold'],
                                                               panoptic['overlap_threshold']))
 
@@ -63,9 +69,16 @@ class CameraSegmenter:
     def __init__(self, config: CameraSegmenterConfig = CameraSegmenterConfig()):
         self.config = config
         self.device = select_device(config.device)
-        self.net, self.meta = load_camera_net(config.weights, self.device)
+        if config.backend == 'mmseg':
+            if config.mmseg_config is None:
+                raise ValueError('the mmseg backend needs model.mmseg_config (an mmsegmentation config file)')
+            self.net, self.meta = MMSegNet(config.mmseg_config, config.weights, self.device), {}
+        elif config.backend == 'native':
+            self.net, self.meta = load_camera_net(config.weights, self.device)
+        else:
+            raise ValueError(f"camera backend must be 'native' or 'mmseg', got {config.backend!r}")
         if config.panoptic and self.net.panoptic_head is None:
-            raise ValueError(f'{config.weights} has no panoptic head; set panoptic to false')
+            raise ValueError(f'the camera network ({config.weights}) has no panoptic head; set panoptic to false')
         self.taxonomy = load_taxonomy()
         self.flow = FlowEstimator(config.propagation)
         self.reset()
@@ -124,7 +137,8 @@ class CameraSegmenter:
         self._last_stamp = stamp_ns
 
         tick = time.perf_counter()
-        logits = F.interpolate(self.net.semantic(pyramid), scale_factor=4, mode='bilinear', align_corners=False)
+        logits = F.interpolate(self.net.semantic(pyramid), size=(h + pad_h, w + pad_w), mode='bilinear',
+                               align_corners=False)
         probabilities = logits[0, :, :h, :w].softmax(0)
         confidence, labels = probabilities.max(0)
         labels_np = labels.to(torch.uint8).cpu().numpy()
