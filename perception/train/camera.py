@@ -4,6 +4,7 @@
 """
 import argparse
 import shutil
+from dataclasses import replace
 import sys
 import time
 from pathlib import Path
@@ -43,6 +44,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--loss', choices=('ce', 'focal', 'ce+dice'), default='ce')
     parser.add_argument('--class-weighting', choices=WEIGHTING_METHODS, default='inverse_sqrt')
     parser.add_argument('--widths', type=int, nargs=4, default=(32, 64, 128, 256))
+    parser.add_argument('--init', type=Path, help='start from these camera weights (fine-tuning) instead of scratch')
     parser.add_argument('--val-every', type=int, default=500)
     parser.add_argument('--checkpoint-every', type=int, default=200)
     parser.add_argument('--workers', type=int, default=1)
@@ -93,7 +95,13 @@ def main(argv=None) -> int:
     weights = class_weights(counts, args.class_weighting).to(device)
     loss_fn = SegmentationLoss(weights, focal_gamma=2.0 if args.loss == 'focal' else 0.0,
                                dice_weight=1.0 if args.loss == 'ce+dice' else 0.0)
-    net = CameraNet(CameraNetConfig(taxonomy.num_classes, BackboneConfig(widths=tuple(args.widths))))
+    init_meta = {}
+    if args.init:  # a panoptic head, if any, is left out: it would not fit the retrained backbone
+        loaded, init_meta = load_camera_net(args.init)
+        net = CameraNet(replace(loaded.config, panoptic=None))
+        net.load_state_dict(loaded.state_dict(), strict=False)
+    else:
+        net = CameraNet(CameraNetConfig(taxonomy.num_classes, BackboneConfig(widths=tuple(args.widths))))
     net = net.to(device, memory_format=torch.channels_last)  # ~15% faster convolutions on CPU (oneDNN)
     optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=args.steps, pct_start=0.05)
@@ -128,6 +136,8 @@ def main(argv=None) -> int:
     data = {'root': str(args.data), 'train_frames': len(train), 'train_sequences': train.sequences,
             'val_frames': len(val), 'val_sequences': val.sequences}
     meta = {'semantic': provenance(started, data, results)}
+    if init_meta:
+        meta['semantic']['initialised_from'] = init_meta.get('semantic', {})
     save_camera_net(args.out, net, meta)
     print(f'val mIoU {results["val_miou"]:.1f}; wrote {args.out} and {write_record(args.out, meta)}')
     shutil.copy(args.out, args.run_dir / 'final.pt')
