@@ -87,6 +87,13 @@ def main(argv=None) -> int:
         val = CameraFrames(args.data, args.val_split)
         check_simulated_split(train.sequences, 'train', rig.seeds)
         check_simulated_split(val.sequences, 'val', rig.seeds)
+        init_meta = {}
+        if args.init:  # a panoptic head, if any, is left out: it would not fit the retrained backbone
+            loaded, init_meta = load_camera_net(args.init)
+            net = CameraNet(replace(loaded.config, panoptic=None))
+            net.load_state_dict(loaded.state_dict(), strict=False)
+        else:
+            net = CameraNet(CameraNetConfig(taxonomy.num_classes, BackboneConfig(widths=tuple(args.widths))))
     except (ValueError, FileNotFoundError) as error:
         print(f'perception-train camera: {error}', file=sys.stderr)
         return 1
@@ -95,13 +102,6 @@ def main(argv=None) -> int:
     weights = class_weights(counts, args.class_weighting).to(device)
     loss_fn = SegmentationLoss(weights, focal_gamma=2.0 if args.loss == 'focal' else 0.0,
                                dice_weight=1.0 if args.loss == 'ce+dice' else 0.0)
-    init_meta = {}
-    if args.init:  # a panoptic head, if any, is left out: it would not fit the retrained backbone
-        loaded, init_meta = load_camera_net(args.init)
-        net = CameraNet(replace(loaded.config, panoptic=None))
-        net.load_state_dict(loaded.state_dict(), strict=False)
-    else:
-        net = CameraNet(CameraNetConfig(taxonomy.num_classes, BackboneConfig(widths=tuple(args.widths))))
     net = net.to(device, memory_format=torch.channels_last)  # ~15% faster convolutions on CPU (oneDNN)
     optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=args.steps, pct_start=0.05)
