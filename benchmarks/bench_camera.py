@@ -24,6 +24,7 @@ from perception.core.parameters import load_parameters  # noqa: E402
 from perception.eval.metrics import ConfusionMatrix, PanopticQuality  # noqa: E402
 
 WARMUP = 3
+TRAINED_WIDTH = 640
 
 
 def run(segmenter: CameraSegmenter, data: dict, panoptic: bool) -> dict:
@@ -71,6 +72,8 @@ def kitti_overlays(segmenter: CameraSegmenter, folder: Path) -> list[str]:
     written = []
     for path in sorted(folder.glob('*.png')):
         bgr = cv2.imread(str(path))
+        scale = TRAINED_WIDTH / bgr.shape[1]  # the camera's field of view at the training resolution
+        bgr = cv2.resize(bgr, (TRAINED_WIDTH, round(bgr.shape[0] * scale)), interpolation=cv2.INTER_AREA)
         segmenter.reset()
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         result = segmenter.process(rgb)
