@@ -137,12 +137,7 @@ class CameraSegmenter:
         self._last_stamp = stamp_ns
 
         tick = time.perf_counter()
-        logits = F.interpolate(self.net.semantic(pyramid), size=(h + pad_h, w + pad_w), mode='bilinear',
-                               align_corners=False)
-        probabilities = logits[0, :, :h, :w].softmax(0)
-        confidence, labels = probabilities.max(0)
-        labels_np = labels.to(torch.uint8).cpu().numpy()
-        confidence_np = confidence.float().cpu().numpy()
+        labels_np, confidence_np = self._labels_and_confidence(self.net.semantic(pyramid), (h, w), (pad_h, pad_w))
         timing['semantic_head'] = (time.perf_counter() - tick) * 1e3
 
         panoptic, segments = None, None
@@ -160,6 +155,19 @@ class CameraSegmenter:
             timing['panoptic_head'] = (time.perf_counter() - tick) * 1e3
         timing['total'] = (time.perf_counter() - start) * 1e3
         return CameraSegmentation(labels_np, confidence_np, panoptic, segments, decision_key, reason, timing)
+
+    @staticmethod
+    def _labels_and_confidence(logits: torch.Tensor, size: tuple[int, int], padding: tuple[int, int]):
+        """Labels: argmax of the logits upsampled bilinearly to the input size. Confidence: the softmax
+        maximum at the logits' resolution, upsampled (the full-resolution softmax over all classes would cost more
+        than the head itself on a CPU)."""
+        padded = (size[0] + padding[0], size[1] + padding[1])
+        upsampled = F.interpolate(logits.contiguous(memory_format=torch.channels_last), size=padded, mode='bilinear',
+                                  align_corners=False)  # channels-last: ~3x faster on CPU
+        labels = upsampled[0].permute(1, 2, 0)[:size[0], :size[1]].max(-1).indices
+        confidence = F.interpolate(logits.softmax(1).amax(1, keepdim=True), size=padded, mode='bilinear',
+                                   align_corners=False)[0, 0, :size[0], :size[1]]
+        return labels.to(torch.uint8).cpu().numpy(), confidence.float().cpu().numpy()
 
     def overlay(self, image: np.ndarray, labels: np.ndarray, alpha: float = 0.5) -> np.ndarray:
         """The image blended with the taxonomy colours of `labels`."""
