@@ -16,12 +16,12 @@ DIS_PRESETS = {'ultrafast': cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, 'fast': cv2.DI
 class PropagationConfig:
     policy: str = 'adaptive'        # 'fixed': a key frame every `interval` frames; 'adaptive': also when a cue fires
     interval: int = 5               # fixed policy: frames per key frame; adaptive: the longest allowed gap
-    max_flow_px: float = 40.0       # adaptive: mean flow magnitude (full-resolution pixels) that forces a key frame
-    max_photometric_error: float = 0.12  # adaptive: mean |current - warped key| of grey levels in [0, 1]
+    max_flow_px: float = 20.0       # adaptive: mean flow magnitude (full-resolution pixels) that forces a key frame
+    max_photometric_error: float = 0.06  # adaptive: mean |current - warped key| of grey levels in [0, 1]
     max_scene_change: float = 0.5   # adaptive: 1 - correlation of the grey histograms of key and current frame
     max_gap_s: float = 0.5          # a longer gap between stamps (or a stamp going back) resets propagation
     flow_scale: float = 0.5         # flow is estimated on images resized by this factor
-    flow_preset: str = 'ultrafast'  # OpenCV DIS preset
+    flow_preset: str = 'medium'     # OpenCV DIS preset
 
     def __post_init__(self):
         if self.policy not in ('fixed', 'adaptive'):
