@@ -3,7 +3,8 @@ see each one's --help."""
 import sys
 
 TRAINERS = {'camera': 'perception.train.camera', 'panoptic': 'perception.train.panoptic',
-            'lidar': 'perception.train.lidar', 'fusion': 'perception.train.fusion'}
+            'lidar': 'perception.train.lidar', 'fusion': 'perception.train.fusion',
+            'propagation': 'perception.train.propagation'}
 
 
 def main(argv=None) -> int:
