@@ -109,16 +109,11 @@ def main(argv=None) -> int:
     loader = DataLoader(train, batch_size=args.batch_size, shuffle=True, drop_last=True, num_workers=args.workers,
                         persistent_workers=args.workers > 0)
 
-    def train_step(batch) -> float:
+    def train_step(batch) -> torch.Tensor:
         net.train()
         logits = net(batch['image'].to(device, memory_format=torch.channels_last))
         logits = F.interpolate(logits, scale_factor=4, mode='bilinear', align_corners=False)
-        loss = loss_fn(logits, batch['semantic'].to(device))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        return loss.item()
+        return loss_fn(logits, batch['semantic'].to(device))
 
     try:
         train_loop('camera', args.steps, loader, train_step,

@@ -47,21 +47,28 @@ class Checkpoints:
         return state
 
 
-def train(name: str, steps: int, loader, train_step, validate, save_best, checkpoints: Checkpoints, model, optimizer,
-          scheduler, val_every: int, checkpoint_every: int, resume: bool) -> float:
-    """The loop every trainer runs: `train_step(batch) -> loss` until `steps`, `validate() -> score` every
-    `val_every` steps (keeping the best through `save_best()`), a resumable checkpoint every `checkpoint_every`.
-    Returns the best validation score. ValueError (one line) when --resume cannot resume."""
+def train(name: str, steps: int, loader, compute_loss, validate, save_best, checkpoints: Checkpoints, model, optimizer,
+          scheduler, val_every: int, checkpoint_every: int, resume: bool, clip_grad_norm: float | None = None) -> float:
+    """The loop every trainer runs: `compute_loss(batch) -> loss` and an optimiser step until `steps`,
+    `validate() -> score` every `val_every` steps (keeping the best through `save_best()`), a resumable checkpoint
+    every `checkpoint_every`. Returns the best validation score. ValueError (one line) when --resume cannot."""
     state = checkpoints.resume(model, optimizer, scheduler, steps) if resume else {}
     step, best = state.get('step', 0), state.get('best', -1.0)
     checkpoints.directory.mkdir(parents=True, exist_ok=True)
+    parameters = [p for group in optimizer.param_groups for p in group['params']]
     progress = tqdm(total=steps, initial=step, desc=name, unit='step')
     while step < steps:
         for batch in loader:
-            loss = train_step(batch)
+            loss = compute_loss(batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip_grad_norm:
+                torch.nn.utils.clip_grad_norm_(parameters, clip_grad_norm)
+            optimizer.step()
+            scheduler.step()
             step += 1
             progress.update()
-            progress.set_postfix(loss=f'{loss:.3f}', lr=f'{scheduler.get_last_lr()[0]:.1e}')
+            progress.set_postfix(loss=f'{loss.item():.3f}', lr=f'{scheduler.get_last_lr()[0]:.1e}')
             if step % val_every == 0 or step == steps:
                 score = validate()
                 progress.write(f'step {step}: validation {100 * score:.1f}')

@@ -228,15 +228,10 @@ def main(argv=None) -> int:
                         collate_fn=TrainingBatch(args.backend, args.voxel_size, args.chunk_points),
                         worker_init_fn=_single_thread_worker)
 
-    def train_step(batch) -> float:
+    def train_step(batch) -> torch.Tensor:
         network.train()
         batch = batch.to(device)
-        loss = loss_fn(network(batch), batch.label)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        return loss.item()
+        return loss_fn(network(batch), batch.label)
 
     try:
         train_loop(f'lidar {args.backend}', args.steps, loader, train_step,

@@ -96,32 +96,25 @@ def main(argv=None) -> int:
     for module in (net.backbone, net.semantic_head):  # frozen: the semantic result stays exactly as trained
         module.requires_grad_(False)
     criterion = SetCriterion(taxonomy.num_classes).to(device)
-    parameters = list(net.panoptic_head.parameters())
-    optimizer = torch.optim.AdamW(parameters, lr=args.lr, weight_decay=0.05)
+    optimizer = torch.optim.AdamW(net.panoptic_head.parameters(), lr=args.lr, weight_decay=0.05)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=args.steps, pct_start=0.05)
     best_path = args.run_dir / 'best.pt'
     loader = DataLoader(train, batch_size=args.batch_size, shuffle=True, drop_last=True, num_workers=args.workers,
                         persistent_workers=args.workers > 0)
 
-    def train_step(batch) -> float:
+    def train_step(batch) -> torch.Tensor:
         net.backbone.eval()  # frozen, batch-norm statistics included
         net.panoptic_head.train()
         with torch.no_grad():
             pyramid = net.features(batch['image'].to(device))
         targets = panoptic_targets(batch['semantic'].to(device), batch['instance'].to(device), taxonomy)
-        loss = criterion(net.panoptic(pyramid), targets)['loss']
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
-        optimizer.step()
-        scheduler.step()
-        return loss.item()
+        return criterion(net.panoptic(pyramid), targets)['loss']
 
     try:
         train_loop('panoptic', args.steps, loader, train_step,
                    lambda: evaluate(net, val, device, taxonomy, args.val_frames)['all']['pq'],
                    lambda: save_camera_net(best_path, net), Checkpoints(args.run_dir), net, optimizer, scheduler,
-                   args.val_every, args.checkpoint_every, args.resume)
+                   args.val_every, args.checkpoint_every, args.resume, clip_grad_norm=1.0)
     except ValueError as error:
         print(f'perception-train panoptic: {error}', file=sys.stderr)
         return 1

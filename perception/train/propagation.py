@@ -134,26 +134,20 @@ def main(argv=None) -> int:
     net.backbone.requires_grad_(False)
     if net.panoptic_head is not None:
         net.panoptic_head.requires_grad_(False)
-    parameters = list(net.semantic_head.parameters())
-    optimizer = torch.optim.AdamW(parameters, lr=args.lr, weight_decay=1e-4)
+    optimizer = torch.optim.AdamW(net.semantic_head.parameters(), lr=args.lr, weight_decay=1e-4)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=args.steps, pct_start=0.05)
     best_path = args.run_dir / 'best.pt'
     loader = DataLoader(train, batch_size=args.batch_size, shuffle=True, drop_last=True, num_workers=args.workers,
                         persistent_workers=args.workers > 0)
     before = evaluate(net, val, flow, device, taxonomy.num_classes).miou()
 
-    def train_step(batch) -> float:
+    def train_step(batch) -> torch.Tensor:
         net.eval()  # frozen backbone statistics; the head's batch norm learns
         net.semantic_head.train()
         pyramid = propagated_pyramid(net, batch['key'].to(device), batch['image'].to(device), flow)
         logits = F.interpolate(net.semantic(pyramid), size=batch['semantic'].shape[-2:], mode='bilinear',
                                align_corners=False)
-        loss = loss_fn(logits, batch['semantic'].to(device))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        return loss.item()
+        return loss_fn(logits, batch['semantic'].to(device))
 
     try:
         train_loop('propagation', args.steps, loader, train_step,
