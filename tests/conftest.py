@@ -28,3 +28,11 @@ def ros_context(ros_domain_id):
 def ros_env(ros_domain_id) -> dict[str, str]:
     """Environment for a subprocess that joins the test's domain."""
     return {**local_ros_environment(), 'ROS_DOMAIN_ID': str(ros_domain_id)}
+
+
+@pytest.fixture(scope='session')
+def held_out_clip():
+    """Four consecutive frames of an eval-seed drive (never trained on) for the shipped models' accuracy floors."""
+    from perception.sim.simulator import DriveSimulator
+    sim = DriveSimulator(3005, 30)
+    return [sim.frame(i) for i in (10, 11, 12, 13)]
