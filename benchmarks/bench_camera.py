@@ -103,7 +103,7 @@ def kitti_overlays(segmenter: CameraSegmenter, folder: Path) -> list[str]:
         target = out / f'{path.stem}.png'
         cv2.imwrite(str(target), cv2.cvtColor(np.concatenate(panels, 0), cv2.COLOR_RGB2BGR))
         labels, counts = np.unique(result.labels, return_counts=True)
-        share = {segmenter.taxonomy.names[label]: round(100 * c / result.labels.size, 1)
+        share = {segmenter.taxonomy.names[label]: round(float(100 * c / result.labels.size), 1)
                  for label, c in zip(labels, counts)}
         print(f'{path.name}: {dict(sorted(share.items(), key=lambda kv: -kv[1]))}')
         written.append(str(target))

@@ -1,9 +1,13 @@
 """perception-train fusion: calibrate camera-LiDAR fusion on validation drives. Runs both trained models on the
-validation frames (the Cityscapes and SemanticKITTI exports of the same drives), counts each modality's confusion
-on the LiDAR points the camera sees, and writes them to perception/weights/fusion.yaml, where the fusion reads
-how each modality's errors are distributed. Prints camera-only, LiDAR-only and fused mIoU with and without it.
+validation frames (the Cityscapes and SemanticKITTI exports of the same drives) as they run live: the camera with
+its configured key-frame policy along each drive, so consecutive frames are propagated. Counts each modality's
+confusion on the LiDAR points the camera sees and writes them to perception/weights/fusion.yaml, where the fusion
+reads how each modality's errors are distributed. Prints camera-only, LiDAR-only and fused mIoU with and without
+it, and fused mIoU per camera weight (`fusion.camera_weight` in config/perception.yaml).
 
-    perception-train fusion [--cityscapes data/cityscapes] [--semantickitti data/semantickitti]
+    perception-sim --split val --sequences 4 --frames 25 --cityscapes data/fusion_val/cityscapes \
+        --semantickitti data/fusion_val/semantickitti                                  # consecutive frames
+    perception-train fusion --cityscapes data/fusion_val/cityscapes --semantickitti data/fusion_val/semantickitti
 """
 import argparse
 import sys
@@ -29,6 +33,10 @@ from perception.taxonomy import load_taxonomy
 from perception.train.common import check_simulated_split, provenance
 
 
+FRAME_PERIOD_NS = 100_000_000  # the simulator's 10 Hz
+CAMERA_WEIGHTS = (0.25, 0.5, 0.75, 1.0, 1.5)
+
+
 def paired_frames(cityscapes_root: Path, kitti_root: Path, split: str):
     """(seed, camera frame, SemanticKITTI frame index) of every validation frame present in both layouts."""
     for frame in cityscapes.list_frames(cityscapes_root, split):
@@ -39,14 +47,16 @@ def paired_frames(cityscapes_root: Path, kitti_root: Path, split: str):
 
 def collect(camera: CameraSegmenter, lidar: LidarSegmenter, frames, kitti_root: Path, occlusion) -> list[tuple]:
     """Per frame, on the points the camera sees: (truth, camera label, camera confidence, LiDAR label, confidence)."""
-    samples = []
+    samples, previous_seed = [], None
     for seed, frame, index in tqdm(frames, desc='validation frames'):
         rgb, _, _ = cityscapes.read_frame(frame)
         points, truth, _ = semantickitti.read_frame(kitti_root, seed, index)
         calib = semantickitti.read_calib(kitti_root, seed)
         model = CameraIntrinsics(rgb.shape[1], rgb.shape[0], calib['P2'][:3, :3])
-        camera.reset()
-        seen_by_camera = camera.process(rgb)
+        if seed != previous_seed:
+            camera.reset()
+        previous_seed = seed
+        seen_by_camera = camera.process(rgb, index * FRAME_PERIOD_NS)  # gaps between exported frames reset it
         scan = lidar.process(points)
         projection = project_to_image(points[:, :3], model, calib['Tr'], occlusion)
         seen = projection.visible & (scan.labels != 255) & (truth != 255)
@@ -98,6 +108,8 @@ def main(argv=None) -> int:
                          lidar_confusion=tuple(map(tuple, counts['lidar'].matrix.tolist())))
     results = {'without calibration': score(samples, base, taxonomy.num_classes),
                'with calibration': score(samples, calibrated, taxonomy.num_classes),
+               'fused mIoU by camera weight': {w: score(samples, replace(calibrated, camera_weight=w),
+                                                        taxonomy.num_classes)['fused'] for w in CAMERA_WEIGHTS},
                'points': int(sum(len(s[0]) for s in samples))}
     record = provenance(started, {'cityscapes': str(args.cityscapes), 'semantickitti': str(args.semantickitti),
                                   'split': args.split, 'frames': len(frames)}, results)
