@@ -64,10 +64,9 @@ class FramePairs(Dataset):
                 'semantic': torch.from_numpy(np.ascontiguousarray(semantic)).long()}
 
 
-def propagated_pyramid(net, key: torch.Tensor, current: torch.Tensor, flow: FlowEstimator) -> dict:
-    """The key frames' pyramids warped to the current frames (B, 3, H, W in [0, 1]), backbone frozen."""
+def propagated_pyramid(pyramid: dict, key: torch.Tensor, current: torch.Tensor, flow: FlowEstimator) -> dict:
+    """The key frames' pyramids (of images `key`) warped to the current frames (B, 3, H, W in [0, 1])."""
     with torch.no_grad():
-        pyramid = net.features(key)
         warped = []
         for b in range(key.shape[0]):
             grey = [cv2.cvtColor((image[b].permute(1, 2, 0).cpu().numpy() * 255).astype(np.uint8),
@@ -86,10 +85,11 @@ def evaluate(net, pairs: FramePairs, flow: FlowEstimator, device, num_classes: i
     for name, frames in pairs.sequences.items():
         for key_index in range(0, len(frames) - pairs.max_gap, pairs.max_gap + 1):
             key = torch.from_numpy(read_frame(frames[key_index])[0]).permute(2, 0, 1)[None].float().to(device) / 255
+            pyramid = net.features(key)  # once per key frame, as at inference
             for current_index in range(key_index, key_index + pairs.max_gap + 1):
                 rgb, semantic, _ = read_frame(frames[current_index])
                 current = torch.from_numpy(rgb).permute(2, 0, 1)[None].float().to(device) / 255
-                logits = net.semantic(propagated_pyramid(net, key, current, flow))
+                logits = net.semantic(propagated_pyramid(pyramid, key, current, flow))
                 logits = F.interpolate(logits, size=semantic.shape, mode='bilinear', align_corners=False)
                 confusion.update(logits.argmax(1)[0].cpu(), semantic)
     return confusion
@@ -144,7 +144,9 @@ def main(argv=None) -> int:
     def train_step(batch) -> torch.Tensor:
         net.eval()  # frozen backbone statistics; the head's batch norm learns
         net.semantic_head.train()
-        pyramid = propagated_pyramid(net, batch['key'].to(device), batch['image'].to(device), flow)
+        key = batch['key'].to(device)
+        with torch.no_grad():
+            pyramid = propagated_pyramid(net.features(key), key, batch['image'].to(device), flow)
         logits = F.interpolate(net.semantic(pyramid), size=batch['semantic'].shape[-2:], mode='bilinear',
                                align_corners=False)
         return loss_fn(logits, batch['semantic'].to(device))
