@@ -31,8 +31,8 @@ def _sample(root: Path, split='test', names=('a', 'b'), absolute=False):
 def test_list_and_read_give_back_images_and_labels(tmp_path, absolute):
     samples = _sample(tmp_path, absolute=absolute)
     pairs = list_camvid(tmp_path, 'test')
-    assert [(image.name, label.parent.name) for image, label in pairs] == [('a.png', 'testannot'),
-                                                                          ('b.png', 'testannot')]
+    expected = [('a.png', 'testannot'), ('b.png', 'testannot')]
+    assert [(image.name, label.parent.name) for image, label in pairs] == expected
     for (image, label), (rgb, classes) in zip(pairs, samples):
         rgb_back, classes_back = read_camvid(image, label)
         np.testing.assert_array_equal(rgb_back, rgb)
