@@ -16,8 +16,8 @@ def eval_frames(seed: int, frames: int) -> dict:
         data = np.load(path, allow_pickle=True)
         return {k: data[k] for k in data.files}
     sim = DriveSimulator(seed, frames)
-    if sim.rig.split_of(seed) != 'eval':
-        raise ValueError(f'seed {seed} is not an eval seed {sim.rig.seeds["eval"]}')
+    if sim.rig.splits.split_of(seed) != 'eval':
+        raise ValueError(f'seed {seed} is not an eval seed {sim.rig.splits.eval}')
     out = {k: [] for k in ('image', 'semantic', 'instance', 'stamp_ns', 'points', 'point_semantic',
                            'point_instance')}
     for frame in tqdm(sim, total=frames, desc=f'simulating eval seed {seed}'):

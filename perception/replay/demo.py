@@ -15,7 +15,7 @@ from perception.sim.simulator import DriveSimulator, SensorRig
 def main(argv=None) -> int:
     rig = SensorRig.from_config()
     parser = argparse.ArgumentParser(prog='perception-demo', description=__doc__)
-    parser.add_argument('--seed', type=int, default=rig.seeds['demo'])
+    parser.add_argument('--seed', type=int, default=rig.splits.demo)
     parser.add_argument('--frames', type=int, default=100)
     parser.add_argument('--out', type=Path, default=Path('outputs/demo'))
     args = parser.parse_args(argv)

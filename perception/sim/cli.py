@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     if args.seed is not None:
         seeds = [args.seed]
     else:
-        first, last = rig.seeds[args.split]
+        first, last = rig.splits.range_of(args.split)
         seeds = list(range(first, min(first + args.sequences, last + 1)))
     for seed in seeds:
         bag = args.out / f'sim{seed}' if args.out and args.split else args.out

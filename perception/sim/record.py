@@ -85,7 +85,7 @@ def record_drive(sim: DriveSimulator, bag: Path | None = None, cityscapes: Path 
                  stride: int = 1) -> None:
     """Run the drive once and write every `stride`-th frame to every requested output, plus a small provenance
     file (seed, split, frames, camera size) next to each."""
-    split = sim.rig.split_of(sim.seed) or 'other'
+    split = sim.rig.splits.split_of(sim.seed) or 'other'
     odom_T_base = []
     with ExitStack() as outputs:
         recorder = outputs.enter_context(BagRecorder(sim, bag, storage)) if bag else None

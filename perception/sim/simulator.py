@@ -11,6 +11,7 @@ from perception.paths import config_path
 from perception.sim.meshes import concat
 from perception.sim.sensors import LidarSpec, Raycaster, render_camera, scan_lidar
 from perception.sim.world import build_world
+from perception.splits import SeedSplits
 from perception.taxonomy import load_taxonomy
 
 # optical frame axes expressed in the camera body frame (x forward, y left, z up): REP 103
@@ -33,7 +34,7 @@ class SensorRig:
     frames: dict               # frame ids: odom, base, lidar, camera
     rate_hz: float
     start_ns: int
-    seeds: dict                # split name -> (first, last) inclusive; 'demo' -> seed
+    splits: SeedSplits         # seed ranges of train / val / eval drives and the demo seed
 
     @classmethod
     def from_config(cls, path: Path | None = None, width: int | None = None, height: int | None = None):
@@ -45,15 +46,9 @@ class SensorRig:
         camera = reference.scaled(width or cfg['camera']['width'], height or cfg['camera']['height'])
         base_T_camera = _pose(**cfg['rig']['camera'])
         base_T_camera[:3, :3] = base_T_camera[:3, :3] @ BODY_R_OPTICAL
-        seeds = {k: (tuple(v) if isinstance(v, list) else int(v)) for k, v in cfg['seeds'].items()}
-        return cls(camera, LidarSpec(**cfg['lidar']), _pose(**cfg['rig']['lidar']), base_T_camera,
-                   dict(cfg['rig']['frames']), float(cfg['rate_hz']), int(cfg['start_time_s'] * 1e9), seeds)
-
-    def split_of(self, seed: int) -> str | None:
-        for name, bounds in self.seeds.items():
-            if isinstance(bounds, tuple) and bounds[0] <= seed <= bounds[1]:
-                return name
-        return None
+        return cls(camera=camera, lidar=LidarSpec(**cfg['lidar']), base_T_lidar=_pose(**cfg['rig']['lidar']),
+                   base_T_camera=base_T_camera, frames=dict(cfg['rig']['frames']), rate_hz=float(cfg['rate_hz']),
+                   start_ns=int(cfg['start_time_s'] * 1e9), splits=SeedSplits.from_config(cfg['seeds']))
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""perception-train camera: the camera network (backbone + semantic head) on simulated frames of training seeds.
+"""perception-train camera: the camera network (backbone + semantic head) on simulated frames of training seeds
+(or, with --finetune, transferred to a real labelled set: see camera_finetune.py).
 
     perception-train camera --data data/cityscapes --steps 6000 --out perception/weights/camera.pt
 """
@@ -9,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
@@ -20,11 +20,11 @@ from perception.models.camera_backbone import BackboneConfig
 from perception.models.camera_net import CameraNet, CameraNetConfig, load_camera_net, save_camera_net
 from perception.models.losses import WEIGHTING_METHODS, SegmentationLoss, class_weights
 from perception.paths import WEIGHTS_DIR
-from perception.sim.simulator import SensorRig
+from perception.splits import load_splits
 from perception.taxonomy import load_taxonomy
 from perception.train.camera_data import CameraFrames, label_counts, training_augmentation
-from perception.train.common import Checkpoints, check_simulated_split, provenance, write_record
-from perception.train.common import train as train_loop
+from perception.train.common import (TrainRun, adamw_one_cycle, add_training_arguments, check_training_arguments,
+                                     provenance, seed_everything, training_loader, write_record)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -33,26 +33,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--data', type=Path, default=Path('data/cityscapes'), help='Cityscapes-layout root')
     parser.add_argument('--train-split', default='train')
     parser.add_argument('--val-split', default='val')
-    parser.add_argument('--out', type=Path, default=WEIGHTS_DIR / 'camera.pt')
-    parser.add_argument('--run-dir', type=Path, default=Path('outputs/train/camera'), help='checkpoints and logs')
-    parser.add_argument('--resume', action='store_true', help='continue from RUN_DIR/last.pt')
-    parser.add_argument('--steps', type=int, default=6000)
-    parser.add_argument('--batch-size', type=int, default=8)
+    add_training_arguments(parser, steps=6000, batch_size=8, lr=2e-3, run_dir=Path('outputs/train/camera'),
+                           out=WEIGHTS_DIR / 'camera.pt', checkpoint_every=200)
     parser.add_argument('--crop', type=int, nargs=2, default=(192, 512), metavar=('HEIGHT', 'WIDTH'))
-    parser.add_argument('--lr', type=float, default=2e-3)
     parser.add_argument('--weight-decay', type=float, default=1e-4)
     parser.add_argument('--loss', choices=('ce', 'focal', 'ce+dice'), default='ce')
     parser.add_argument('--class-weighting', choices=WEIGHTING_METHODS, default='inverse_sqrt')
     parser.add_argument('--widths', type=int, nargs=4, default=(32, 64, 128, 256))
     parser.add_argument('--init', type=Path, help='start from these camera weights (fine-tuning) instead of scratch')
-    parser.add_argument('--val-every', type=int, default=500)
-    parser.add_argument('--checkpoint-every', type=int, default=200)
-    parser.add_argument('--workers', type=int, default=1)
-    parser.add_argument('--device', default='auto')
-    parser.add_argument('--seed', type=int, default=0)
+    from perception.train.camera_finetune import add_finetune_arguments  # it builds on this module
+    add_finetune_arguments(parser)
     args = parser.parse_args(argv)
-    if args.steps < 1 or args.batch_size < 1 or min(args.crop) < 32 or any(c % 32 for c in args.crop):
-        parser.error('--steps and --batch-size must be positive, --crop sides multiples of 32')
+    check_training_arguments(parser, args)
+    if min(args.crop) < 32 or any(c % 32 for c in args.crop):
+        parser.error('--crop sides must be positive multiples of 32')
     return args
 
 
@@ -76,24 +70,27 @@ def evaluate(net: CameraNet, frames: CameraFrames, device: torch.device, num_cla
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.finetune:
+        from perception.train.camera_finetune import main as finetune
+        return finetune(args)
     started = time.time()
-    torch.manual_seed(args.seed)
-    np.random.seed(args.seed)
+    seed_everything(args.seed)
     taxonomy = load_taxonomy()
-    rig = SensorRig.from_config()
+    splits = load_splits()
     try:
         device = select_device(args.device)
         train = CameraFrames(args.data, args.train_split, training_augmentation(*args.crop))
         val = CameraFrames(args.data, args.val_split)
-        check_simulated_split(train.sequences, 'train', rig.seeds)
-        check_simulated_split(val.sequences, 'val', rig.seeds)
+        splits.check_simulated(train.sequences, 'train')
+        splits.check_simulated(val.sequences, 'val')
         init_meta = {}
         if args.init:  # a panoptic head, if any, is left out: it would not fit the retrained backbone
             loaded, init_meta = load_camera_net(args.init)
             net = CameraNet(replace(loaded.config, panoptic=None))
             net.load_state_dict(loaded.state_dict(), strict=False)
         else:
-            net = CameraNet(CameraNetConfig(taxonomy.num_classes, BackboneConfig(widths=tuple(args.widths))))
+            backbone = BackboneConfig(widths=tuple(args.widths))
+            net = CameraNet(CameraNetConfig(num_classes=taxonomy.num_classes, backbone=backbone))
     except (ValueError, FileNotFoundError) as error:
         print(f'perception-train camera: {error}', file=sys.stderr)
         return 1
@@ -103,11 +100,9 @@ def main(argv=None) -> int:
     loss_fn = SegmentationLoss(weights, focal_gamma=2.0 if args.loss == 'focal' else 0.0,
                                dice_weight=1.0 if args.loss == 'ce+dice' else 0.0)
     net = net.to(device, memory_format=torch.channels_last)  # ~15% faster convolutions on CPU (oneDNN)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=args.steps, pct_start=0.05)
-    best_path = args.run_dir / 'best.pt'
-    loader = DataLoader(train, batch_size=args.batch_size, shuffle=True, drop_last=True, num_workers=args.workers,
-                        persistent_workers=args.workers > 0)
+    optimizer, scheduler = adamw_one_cycle(net.parameters(), lr=args.lr, weight_decay=args.weight_decay,
+                                           steps=args.steps)
+    run = TrainRun.from_args('camera', args)
 
     def train_step(batch) -> torch.Tensor:
         net.train()
@@ -116,15 +111,15 @@ def main(argv=None) -> int:
         return loss_fn(logits, batch['semantic'].to(device))
 
     try:
-        train_loop('camera', args.steps, loader, train_step,
-                   lambda: evaluate(net, val, device, taxonomy.num_classes).miou(),
-                   lambda: save_camera_net(best_path, net), Checkpoints(args.run_dir), net, optimizer, scheduler,
-                   args.val_every, args.checkpoint_every, args.resume)
+        run.fit(model=net, optimizer=optimizer, scheduler=scheduler,
+                loader=training_loader(train, batch_size=args.batch_size, workers=args.workers),
+                compute_loss=train_step, validate=lambda: evaluate(net, val, device, taxonomy.num_classes).miou(),
+                save_best=lambda: save_camera_net(run.best_path, net))
     except ValueError as error:
         print(f'perception-train camera: {error}', file=sys.stderr)
         return 1
 
-    net, _ = load_camera_net(best_path, device)
+    net, _ = load_camera_net(run.best_path, device)
     confusion = evaluate(net, val, device, taxonomy.num_classes)
     results = {'val_miou': round(100 * confusion.miou(), 2),
                'val_iou': {name: round(100 * float(v), 2) for name, v in zip(taxonomy.names, confusion.iou())}}

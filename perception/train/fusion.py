@@ -28,9 +28,9 @@ from perception.core.parameters import load_parameters
 from perception.eval.metrics import ConfusionMatrix
 from perception.io import cityscapes, semantickitti
 from perception.paths import WEIGHTS_DIR
-from perception.sim.simulator import SensorRig
+from perception.splits import load_splits
 from perception.taxonomy import load_taxonomy
-from perception.train.common import check_simulated_split, provenance
+from perception.train.common import provenance
 
 
 FRAME_PERIOD_NS = 100_000_000  # the simulator's 10 Hz
@@ -89,8 +89,7 @@ def main(argv=None) -> int:
         frames = list(paired_frames(args.cityscapes, args.semantickitti, args.split))
         if not frames:
             raise ValueError(f'no frames of split {args.split!r} in both {args.cityscapes} and {args.semantickitti}')
-        check_simulated_split(sorted({f'sim{seed}' for seed, _, _ in frames}), args.split,
-                              SensorRig.from_config().seeds)
+        load_splits().check_simulated(sorted({f'sim{seed}' for seed, _, _ in frames}), args.split)
         camera_config = CameraSegmenterConfig.from_parameters(load_parameters('camera_segmentation'))
         camera = CameraSegmenter(replace(camera_config, panoptic=False))
         lidar = LidarSegmenter(LidarSegmenterConfig.from_parameters(load_parameters('lidar_segmentation')))

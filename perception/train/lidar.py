@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from perception.core.device import select_device
 from perception.core.lidar.segmenter import BACKENDS, LidarModel, default_weights, unseen_class_mask
@@ -29,10 +29,10 @@ from perception.eval.metrics import ConfusionMatrix
 from perception.io.semantickitti import frame_paths, list_frames, read_frame
 from perception.models.losses import WEIGHTING_METHODS, SegmentationLoss, class_weights
 from perception.preprocessing.voxelize import PointBatch, collate, grid_chunks, valid_point_mask, voxelize
-from perception.sim.simulator import SensorRig
+from perception.splits import load_splits
 from perception.taxonomy import Taxonomy, load_taxonomy
-from perception.train.common import Checkpoints, check_simulated_split, provenance, write_record
-from perception.train.common import train as train_loop
+from perception.train.common import (TrainRun, adamw_one_cycle, add_training_arguments, check_training_arguments,
+                                     provenance, seed_everything, training_loader, write_record)
 
 # Per backend: (voxel size or grid cell in metres, learning rate, batch size).
 BACKEND_DEFAULTS = {'sparse': (0.15, 4e-3, 2), 'pointnet2': (0.1, 2e-3, 2)}
@@ -45,12 +45,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--data', type=Path, default=Path('data/semantickitti'), help='SemanticKITTI-layout root')
     parser.add_argument('--train-sequences', nargs='+', help='default: the simulator train seeds under DATA')
     parser.add_argument('--val-sequences', nargs='+', help='default: the simulator val seeds under DATA')
-    parser.add_argument('--out', type=Path, help='weights file (default: the shipped one of the backend)')
-    parser.add_argument('--run-dir', type=Path, help='checkpoints and logs (default: outputs/train/lidar_BACKEND)')
-    parser.add_argument('--resume', action='store_true', help='continue from RUN_DIR/last.pt')
-    parser.add_argument('--steps', type=int, default=3000)
-    parser.add_argument('--batch-size', type=int, help='sweeps per step (default: 2)')
-    parser.add_argument('--lr', type=float, help='peak learning rate of the one-cycle schedule')
+    add_training_arguments(parser, steps=3000, batch_size=None, lr=None, run_dir=None, out=None, checkpoint_every=100,
+                           unset={'batch_size': 'default: 2', 'lr': 'default: 4e-3 sparse, 2e-3 pointnet2',
+                                  'run_dir': 'default: outputs/train/lidar_BACKEND',
+                                  'out': 'default: the shipped weights of the backend'})
     parser.add_argument('--weight-decay', type=float, default=1e-2)
     parser.add_argument('--loss', choices=('ce', 'focal', 'ce+dice'), default='ce+dice')
     parser.add_argument('--class-weighting', choices=WEIGHTING_METHODS, default='inverse_sqrt')
@@ -62,13 +60,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--min-range', type=float, default=1.0, help='metres; closer points are not used')
     parser.add_argument('--max-range', type=float, default=100.0)
     parser.add_argument('--no-augment', action='store_true', help='no rotation, flip, scaling or jitter')
-    parser.add_argument('--val-every', type=int, default=500)
     parser.add_argument('--val-frames', type=int, default=40, help='val sweeps per evaluation (0: all)')
-    parser.add_argument('--checkpoint-every', type=int, default=100)
-    parser.add_argument('--workers', type=int, default=1)
     parser.add_argument('--threads', type=int, help='torch CPU threads of the training process')
-    parser.add_argument('--device', default='auto')
-    parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
     voxel_size, lr, batch_size = BACKEND_DEFAULTS[args.backend]
     args.voxel_size = args.voxel_size or voxel_size
@@ -76,12 +69,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.batch_size = args.batch_size or batch_size
     args.out = args.out or default_weights(args.backend)
     args.run_dir = args.run_dir or Path('outputs/train') / f'lidar_{args.backend}'
-    if min(args.steps, args.batch_size, args.val_every, args.checkpoint_every, args.chunk_points) < 1:
-        parser.error('--steps, --batch-size, --val-every, --checkpoint-every and --chunk-points must be positive')
-    if args.voxel_size <= 0 or args.lr <= 0 or not 0 <= args.min_range < args.max_range:
-        parser.error('--voxel-size and --lr must be positive, and 0 <= --min-range < --max-range')
-    if not args.channels or min(args.channels) < 1 or args.point_channels < 0 or args.workers < 0:
-        parser.error('--channels must be positive, --point-channels and --workers non-negative')
+    check_training_arguments(parser, args)
+    if args.chunk_points < 1 or args.voxel_size <= 0 or not 0 <= args.min_range < args.max_range:
+        parser.error('--chunk-points and --voxel-size must be positive, and 0 <= --min-range < --max-range')
+    if not args.channels or min(args.channels) < 1 or args.point_channels < 0:
+        parser.error('--channels must be positive, --point-channels non-negative')
     return args
 
 
@@ -196,19 +188,18 @@ def _build_model(args, num_classes: int) -> LidarModel:
 def main(argv=None) -> int:
     args = parse_args(argv)
     started = time.time()
-    torch.manual_seed(args.seed)
-    np.random.seed(args.seed)
+    seed_everything(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
     taxonomy = load_taxonomy()
-    seeds = SensorRig.from_config().seeds
-    train_sequences = args.train_sequences or simulated_sequences(args.data, seeds['train'])
-    val_sequences = args.val_sequences or simulated_sequences(args.data, seeds['val'])
+    splits = load_splits()
+    train_sequences = args.train_sequences or simulated_sequences(args.data, splits.train)
+    val_sequences = args.val_sequences or simulated_sequences(args.data, splits.val)
     try:
         device = select_device(args.device)
         for sequences, split in ((train_sequences, 'train'), (val_sequences, 'val')):
-            check_simulated_split([f'sim{int(s)}' for s in sequences
-                                   if (args.data / 'meta' / f'sim{int(s)}.yaml').exists()], split, seeds)
+            splits.check_simulated([f'sim{int(s)}' for s in sequences
+                                    if (args.data / 'meta' / f'sim{int(s)}.yaml').exists()], split)
         augmentation = None if args.no_augment else Augmentation()
         train = LidarSweeps(args.data, train_sequences, args.min_range, args.max_range, augmentation)
         val = LidarSweeps(args.data, val_sequences, args.min_range, args.max_range)
@@ -220,13 +211,13 @@ def main(argv=None) -> int:
     loss_fn = SegmentationLoss(weights, focal_gamma=2.0 if args.loss == 'focal' else 0.0,
                                dice_weight=1.0 if args.loss == 'ce+dice' else 0.0)
     network = model.network
-    optimizer = torch.optim.AdamW(network.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=args.steps, pct_start=0.05)
-    best_path = args.run_dir / 'best.pt'
-    loader = DataLoader(train, batch_size=args.batch_size, shuffle=True, drop_last=len(train) >= args.batch_size,
-                        num_workers=args.workers, persistent_workers=args.workers > 0,
-                        collate_fn=TrainingBatch(args.backend, args.voxel_size, args.chunk_points),
-                        worker_init_fn=_single_thread_worker)
+    optimizer, scheduler = adamw_one_cycle(network.parameters(), lr=args.lr, weight_decay=args.weight_decay,
+                                           steps=args.steps)
+    run = TrainRun.from_args(f'lidar {args.backend}', args)
+    loader = training_loader(train, batch_size=args.batch_size, workers=args.workers,
+                             drop_last=len(train) >= args.batch_size,
+                             collate_fn=TrainingBatch(args.backend, args.voxel_size, args.chunk_points),
+                             worker_init_fn=_single_thread_worker)
 
     def train_step(batch) -> torch.Tensor:
         network.train()
@@ -234,15 +225,14 @@ def main(argv=None) -> int:
         return loss_fn(network(batch), batch.label)
 
     try:
-        train_loop(f'lidar {args.backend}', args.steps, loader, train_step,
-                   lambda: evaluate(model, val, taxonomy, args.val_frames).miou(),
-                   lambda: model.save(best_path, taxonomy.names), Checkpoints(args.run_dir), network, optimizer,
-                   scheduler, args.val_every, args.checkpoint_every, args.resume)
+        run.fit(model=network, optimizer=optimizer, scheduler=scheduler, loader=loader, compute_loss=train_step,
+                validate=lambda: evaluate(model, val, taxonomy, args.val_frames).miou(),
+                save_best=lambda: model.save(run.best_path, taxonomy.names))
     except ValueError as error:
         print(f'perception-train lidar: {error}', file=sys.stderr)
         return 1
 
-    model = LidarModel.load(best_path, device)
+    model = LidarModel.load(run.best_path, device)
     confusion = evaluate(model, val, taxonomy, args.val_frames)
     results = {'val_frames': len(val) if args.val_frames <= 0 else min(args.val_frames, len(val)),
                'val_miou': round(100 * confusion.miou(), 2),

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from perception.core.camera.panoptic import (PanopticInferenceConfig, panoptic_inference, panoptic_to_instance,
                                              panoptic_to_semantic)
@@ -20,12 +19,12 @@ from perception.models.camera_net import load_camera_net, save_camera_net
 from perception.models.mask2former import Mask2FormerConfig
 from perception.models.panoptic_loss import SetCriterion, panoptic_targets
 from perception.paths import WEIGHTS_DIR
-from perception.sim.simulator import SensorRig
+from perception.splits import load_splits
 from perception.taxonomy import load_taxonomy
 from perception.train.camera import pad_to_stride
 from perception.train.camera_data import CameraFrames, training_augmentation
-from perception.train.common import Checkpoints, check_simulated_split, provenance, write_record
-from perception.train.common import train as train_loop
+from perception.train.common import (TrainRun, adamw_one_cycle, add_training_arguments, check_training_arguments,
+                                     provenance, seed_everything, training_loader, write_record)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -33,26 +32,18 @@ def parse_args(argv=None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--data', type=Path, default=Path('data/cityscapes'), help='Cityscapes-layout root')
     parser.add_argument('--camera', type=Path, default=WEIGHTS_DIR / 'camera.pt', help='trained camera network')
-    parser.add_argument('--out', type=Path, help='output weights (default: overwrite --camera)')
-    parser.add_argument('--run-dir', type=Path, default=Path('outputs/train/panoptic'))
-    parser.add_argument('--resume', action='store_true')
-    parser.add_argument('--steps', type=int, default=4000)
-    parser.add_argument('--batch-size', type=int, default=4)
+    add_training_arguments(parser, steps=4000, batch_size=4, lr=4e-4, run_dir=Path('outputs/train/panoptic'),
+                           out=None, checkpoint_every=200, unset={'out': 'default: overwrite --camera'})
     parser.add_argument('--crop', type=int, nargs=2, default=(192, 512), metavar=('HEIGHT', 'WIDTH'))
-    parser.add_argument('--lr', type=float, default=4e-4)
     parser.add_argument('--queries', type=int, default=50)
     parser.add_argument('--hidden-dim', type=int, default=64)
     parser.add_argument('--encoder-layers', type=int, default=3)
     parser.add_argument('--decoder-layers', type=int, default=6)
-    parser.add_argument('--val-every', type=int, default=500)
     parser.add_argument('--val-frames', type=int, default=40, help='validation frames (evenly spread)')
-    parser.add_argument('--checkpoint-every', type=int, default=200)
-    parser.add_argument('--workers', type=int, default=1)
-    parser.add_argument('--device', default='auto')
-    parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
-    if args.steps < 1 or args.batch_size < 1 or any(c % 32 for c in args.crop):
-        parser.error('--steps and --batch-size must be positive, --crop sides multiples of 32')
+    check_training_arguments(parser, args)
+    if any(c % 32 for c in args.crop):
+        parser.error('--crop sides must be multiples of 32')
     args.out = args.out or args.camera
     return args
 
@@ -77,30 +68,29 @@ def evaluate(net, frames: CameraFrames, device, taxonomy, count: int) -> dict:
 def main(argv=None) -> int:
     args = parse_args(argv)
     started = time.time()
-    torch.manual_seed(args.seed)
+    seed_everything(args.seed)
     taxonomy = load_taxonomy()
-    rig = SensorRig.from_config()
+    splits = load_splits()
     try:
         device = select_device(args.device)
         camera, camera_meta = load_camera_net(args.camera, device)
         train = CameraFrames(args.data, 'train', training_augmentation(*args.crop))
         val = CameraFrames(args.data, 'val')
-        check_simulated_split(train.sequences, 'train', rig.seeds)
-        check_simulated_split(val.sequences, 'val', rig.seeds)
+        splits.check_simulated(train.sequences, 'train')
+        splits.check_simulated(val.sequences, 'val')
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         print(f'perception-train panoptic: {error}', file=sys.stderr)
         return 1
-    head_config = Mask2FormerConfig(taxonomy.num_classes, tuple(camera.backbone.config.widths), args.hidden_dim,
-                                    args.queries, args.encoder_layers, args.decoder_layers)
+    head_config = Mask2FormerConfig(num_classes=taxonomy.num_classes, in_channels=tuple(camera.backbone.config.widths),
+                                    hidden_dim=args.hidden_dim, num_queries=args.queries,
+                                    encoder_layers=args.encoder_layers, decoder_layers=args.decoder_layers)
     net = camera.with_panoptic_head(head_config).to(device)
     for module in (net.backbone, net.semantic_head):  # frozen: the semantic result stays exactly as trained
         module.requires_grad_(False)
     criterion = SetCriterion(taxonomy.num_classes).to(device)
-    optimizer = torch.optim.AdamW(net.panoptic_head.parameters(), lr=args.lr, weight_decay=0.05)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=args.steps, pct_start=0.05)
-    best_path = args.run_dir / 'best.pt'
-    loader = DataLoader(train, batch_size=args.batch_size, shuffle=True, drop_last=True, num_workers=args.workers,
-                        persistent_workers=args.workers > 0)
+    optimizer, scheduler = adamw_one_cycle(net.panoptic_head.parameters(), lr=args.lr, weight_decay=0.05,
+                                           steps=args.steps)
+    run = TrainRun.from_args('panoptic', args, clip_grad_norm=1.0)
 
     def train_step(batch) -> torch.Tensor:
         net.backbone.eval()  # frozen, batch-norm statistics included
@@ -111,15 +101,16 @@ def main(argv=None) -> int:
         return criterion(net.panoptic(pyramid), targets)['loss']
 
     try:
-        train_loop('panoptic', args.steps, loader, train_step,
-                   lambda: evaluate(net, val, device, taxonomy, args.val_frames)['all']['pq'],
-                   lambda: save_camera_net(best_path, net), Checkpoints(args.run_dir), net, optimizer, scheduler,
-                   args.val_every, args.checkpoint_every, args.resume, clip_grad_norm=1.0)
+        run.fit(model=net, optimizer=optimizer, scheduler=scheduler,
+                loader=training_loader(train, batch_size=args.batch_size, workers=args.workers),
+                compute_loss=train_step,
+                validate=lambda: evaluate(net, val, device, taxonomy, args.val_frames)['all']['pq'],
+                save_best=lambda: save_camera_net(run.best_path, net))
     except ValueError as error:
         print(f'perception-train panoptic: {error}', file=sys.stderr)
         return 1
 
-    net, _ = load_camera_net(best_path, device)
+    net, _ = load_camera_net(run.best_path, device)
     quality = evaluate(net, val, device, taxonomy, len(val))
     results = {group: {k: round(100 * v, 2) if k != 'n' else v for k, v in quality[group].items()}
                for group in ('all', 'things', 'stuff')}

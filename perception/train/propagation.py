@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from perception.core.camera.propagation import FlowEstimator, PropagationConfig, warp_pyramid
 from perception.core.device import select_device
@@ -27,11 +27,11 @@ from perception.io.cityscapes import list_frames, read_frame
 from perception.models.camera_net import load_camera_net, save_camera_net
 from perception.models.losses import SegmentationLoss, class_weights
 from perception.paths import WEIGHTS_DIR
-from perception.sim.simulator import SensorRig
+from perception.splits import load_splits
 from perception.taxonomy import load_taxonomy
 from perception.train.camera_data import A, label_counts, CameraFrames
-from perception.train.common import Checkpoints, check_simulated_split, provenance, write_record
-from perception.train.common import train as train_loop
+from perception.train.common import (TrainRun, adamw_one_cycle, add_training_arguments, check_training_arguments,
+                                     provenance, seed_everything, training_loader, write_record)
 
 
 class FramePairs(Dataset):
@@ -95,36 +95,34 @@ def evaluate(net, pairs: FramePairs, flow: FlowEstimator, device, num_classes: i
     return confusion
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog='perception-train propagation', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--data', type=Path, default=Path('data/video'), help='Cityscapes-layout video frames')
     parser.add_argument('--camera', type=Path, default=WEIGHTS_DIR / 'camera.pt')
-    parser.add_argument('--out', type=Path, help='output weights (default: overwrite --camera)')
-    parser.add_argument('--run-dir', type=Path, default=Path('outputs/train/propagation'))
-    parser.add_argument('--resume', action='store_true')
-    parser.add_argument('--steps', type=int, default=1500)
-    parser.add_argument('--batch-size', type=int, default=8)
+    add_training_arguments(parser, steps=1500, batch_size=8, lr=5e-4, run_dir=Path('outputs/train/propagation'),
+                           out=None, checkpoint_every=100, unset={'out': 'default: overwrite --camera'})
     parser.add_argument('--crop', type=int, nargs=2, default=(192, 512), metavar=('HEIGHT', 'WIDTH'))
     parser.add_argument('--max-gap', type=int, default=4, help='longest key-to-frame distance trained on')
-    parser.add_argument('--lr', type=float, default=5e-4)
-    parser.add_argument('--val-every', type=int, default=500)
-    parser.add_argument('--checkpoint-every', type=int, default=100)
-    parser.add_argument('--workers', type=int, default=1)
-    parser.add_argument('--device', default='auto')
     args = parser.parse_args(argv)
+    check_training_arguments(parser, args)
     args.out = args.out or args.camera
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     started = time.time()
-    torch.manual_seed(0)
+    seed_everything(args.seed)
     taxonomy = load_taxonomy()
-    seeds = SensorRig.from_config().seeds
+    splits = load_splits()
     try:
         device = select_device(args.device)
         net, meta = load_camera_net(args.camera, device)
         train = FramePairs(args.data, 'train', args.max_gap, tuple(args.crop))
         val = FramePairs(args.data, 'val', args.max_gap, None)
-        check_simulated_split(sorted(train.sequences), 'train', seeds)
-        check_simulated_split(sorted(val.sequences), 'val', seeds)
+        splits.check_simulated(sorted(train.sequences), 'train')
+        splits.check_simulated(sorted(val.sequences), 'val')
     except (ValueError, FileNotFoundError) as error:
         print(f'perception-train propagation: {error}', file=sys.stderr)
         return 1
@@ -134,11 +132,9 @@ def main(argv=None) -> int:
     net.backbone.requires_grad_(False)
     if net.panoptic_head is not None:
         net.panoptic_head.requires_grad_(False)
-    optimizer = torch.optim.AdamW(net.semantic_head.parameters(), lr=args.lr, weight_decay=1e-4)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=args.steps, pct_start=0.05)
-    best_path = args.run_dir / 'best.pt'
-    loader = DataLoader(train, batch_size=args.batch_size, shuffle=True, drop_last=True, num_workers=args.workers,
-                        persistent_workers=args.workers > 0)
+    optimizer, scheduler = adamw_one_cycle(net.semantic_head.parameters(), lr=args.lr, weight_decay=1e-4,
+                                           steps=args.steps)
+    run = TrainRun.from_args('propagation', args)
     before = evaluate(net, val, flow, device, taxonomy.num_classes).miou()
 
     def train_step(batch) -> torch.Tensor:
@@ -152,14 +148,14 @@ def main(argv=None) -> int:
         return loss_fn(logits, batch['semantic'].to(device))
 
     try:
-        train_loop('propagation', args.steps, loader, train_step,
-                   lambda: evaluate(net, val, flow, device, taxonomy.num_classes).miou(),
-                   lambda: save_camera_net(best_path, net), Checkpoints(args.run_dir), net, optimizer, scheduler,
-                   args.val_every, args.checkpoint_every, args.resume)
+        run.fit(model=net, optimizer=optimizer, scheduler=scheduler,
+                loader=training_loader(train, batch_size=args.batch_size, workers=args.workers),
+                compute_loss=train_step, validate=lambda: evaluate(net, val, flow, device, taxonomy.num_classes).miou(),
+                save_best=lambda: save_camera_net(run.best_path, net))
     except ValueError as error:
         print(f'perception-train propagation: {error}', file=sys.stderr)
         return 1
-    net, _ = load_camera_net(best_path, device)
+    net, _ = load_camera_net(run.best_path, device)
     after = evaluate(net, val, flow, device, taxonomy.num_classes).miou()
     results = {'interval': args.max_gap + 1, 'val_miou_at_interval_before': round(100 * before, 2),
                'val_miou_at_interval_after': round(100 * after, 2)}
