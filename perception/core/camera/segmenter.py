@@ -1,7 +1,7 @@
 """Camera segmentation over video: the backbone on key frames, flow-warped features in between, the semantic head
 (and optionally the Mask2Former panoptic head) on every frame."""
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -9,6 +9,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from perception.core.camera.image_size import (PAD_MULTIPLE, WorkingGeometry, confidence_to_input, labels_to_input,
+                                               to_working, working_geometry)
 from perception.core.camera.panoptic import PanopticInferenceConfig, panoptic_inference
 from perception.core.camera.propagation import FlowEstimator, PropagationConfig, decide_key_frame, warp_pyramid
 from perception.core.device import select_device
@@ -18,8 +20,6 @@ from perception.models.mmseg_net import MMSegNet
 from perception.paths import WEIGHTS_DIR
 from perception.taxonomy import load_taxonomy
 
-PAD_MULTIPLE = 32
-
 
 @dataclass(frozen=True)
 class CameraSegmenterConfig:
@@ -28,6 +28,7 @@ class CameraSegmenterConfig:
     backend: str = 'native'         # 'native' (perception-train camera) or 'mmseg' (an mmsegmentation model)
     mmseg_config: Path | None = None
     panoptic: bool = True
+    input_width: int | None = None  # None: segment at the input size; else see core.camera.image_size
     propagation: PropagationConfig = field(default_factory=PropagationConfig)
     panoptic_inference: PanopticInferenceConfig = field(default_factory=PanopticInferenceConfig)
 
@@ -102,6 +103,10 @@ class CameraSegmenter:
     def process(self, image: np.ndarray, stamp_ns: int | None = None) -> CameraSegmentation:
         """Segment one rgb8 frame of a video; stamps (ns) detect gaps that reset propagation."""
         image = validate_image(image)
+        if self.config.input_width is not None:
+            geometry = working_geometry(*image.shape[:2], self.config.input_width)
+            if geometry.padded != geometry.input:  # a working-size image maps to itself: no recursion
+                return _to_input_size(self.process(to_working(image, geometry), stamp_ns), geometry)
         timing = {}
         start = time.perf_counter()
         grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
@@ -149,9 +154,7 @@ class CameraSegmenter:
                                                     self.taxonomy, padded, self.config.panoptic_inference)
             panoptic = panoptic[:h, :w].cpu().numpy().astype(np.int32)
             if pad_h or pad_w:  # segments may have lost pixels to the crop
-                ids, areas = np.unique(panoptic, return_counts=True)
-                area_of = dict(zip(ids.tolist(), areas.tolist()))
-                segments = [{**s, 'area': area_of[s['id']]} for s in segments if s['id'] in area_of]
+                segments = _with_areas(panoptic, segments)
             timing['panoptic_head'] = (time.perf_counter() - tick) * 1e3
         timing['total'] = (time.perf_counter() - start) * 1e3
         return CameraSegmentation(labels_np, confidence_np, panoptic, segments, decision_key, reason, timing)
@@ -172,3 +175,20 @@ class CameraSegmenter:
     def overlay(self, image: np.ndarray, labels: np.ndarray, alpha: float = 0.5) -> np.ndarray:
         """The image blended with the taxonomy colours of `labels`."""
         return cv2.addWeighted(image, 1 - alpha, self.taxonomy.colorize(labels), alpha, 0.0)
+
+
+def _with_areas(panoptic: np.ndarray, segments: list) -> list:
+    """The segments still present in `panoptic`, with their areas counted there."""
+    ids, areas = np.unique(panoptic, return_counts=True)
+    area_of = dict(zip(ids.tolist(), areas.tolist()))
+    return [{**s, 'area': area_of[s['id']]} for s in segments if s['id'] in area_of]
+
+
+def _to_input_size(result: CameraSegmentation, geometry: WorkingGeometry) -> CameraSegmentation:
+    """A segmentation of the working-size image mapped back to the input image."""
+    panoptic, segments = result.panoptic, result.segments
+    if panoptic is not None:
+        panoptic = labels_to_input(panoptic, geometry)
+        segments = _with_areas(panoptic, segments)
+    return replace(result, labels=labels_to_input(result.labels, geometry),
+                   confidence=confidence_to_input(result.confidence, geometry), panoptic=panoptic, segments=segments)
