@@ -22,11 +22,25 @@ class SemanticClass:
 
 
 @dataclass(frozen=True)
+class ExternalClasses:
+    """A coarser dataset's classes (e.g. CamVid's 11): each covers a set of taxonomy classes.
+
+    `allowed[k]` (K + 1 rows, the last one for the dataset's ignore value) says which taxonomy classes a pixel
+    labelled k may be; `from_taxonomy` maps a taxonomy id to the dataset class covering it (ignore where none).
+    """
+    names: tuple[str, ...]
+    ignore_id: int
+    allowed: np.ndarray        # (K + 1, num_classes) bool; row ignore_id is all False
+    from_taxonomy: np.ndarray  # (256,) uint8
+
+
+@dataclass(frozen=True)
 class Taxonomy:
     classes: tuple[SemanticClass, ...]
     ignore_id: int
     ignore_color: tuple[int, int, int]
     semantickitti_ignore: int
+    camvid: 'ExternalClasses | None' = None
 
     @property
     def num_classes(self) -> int:
@@ -136,12 +150,33 @@ def _parse_class(entry: dict) -> SemanticClass:
         semantickitti_ids=tuple(entry['semantickitti']))
 
 
+def _parse_external(document: dict, names: tuple[str, ...]) -> ExternalClasses:
+    ignore = int(document['ignore'])
+    classes = document['classes']
+    if [int(c['id']) for c in classes] != list(range(len(classes))) or ignore != len(classes):
+        raise ValueError('external class ids must be 0..K-1 in order and the ignore id K')
+    allowed = np.zeros((len(classes) + 1, len(names)), bool)
+    from_taxonomy = np.full(256, ignore, np.uint8)
+    for c in classes:
+        for name in c['taxonomy']:
+            if name not in names:
+                raise ValueError(f'{c["name"]}: no taxonomy class named {name!r}')
+            if from_taxonomy[names.index(name)] != ignore:
+                raise ValueError(f'taxonomy class {name!r} is covered by two external classes')
+            allowed[c['id'], names.index(name)] = True
+            from_taxonomy[names.index(name)] = c['id']
+    return ExternalClasses(tuple(str(c['name']) for c in classes), ignore, allowed, from_taxonomy)
+
+
 def parse_taxonomy(document: dict) -> Taxonomy:
     """Build and validate a Taxonomy from the parsed YAML document."""
     try:
         classes = tuple(_parse_class(entry) for entry in document['classes'])
         ignore = document['ignore']
-        taxonomy = Taxonomy(classes, int(ignore['id']), tuple(ignore['color']), int(ignore['semantickitti_export']))
+        names = tuple(c.name for c in classes)
+        camvid = _parse_external(document['camvid'], names) if 'camvid' in document else None
+        taxonomy = Taxonomy(classes, int(ignore['id']), tuple(ignore['color']), int(ignore['semantickitti_export']),
+                            camvid)
     except KeyError as exc:
         raise ValueError(f'taxonomy entry is missing key {exc}') from None
     if [c.id for c in classes] != list(range(len(classes))):

@@ -83,3 +83,34 @@ class SegmentationLoss(nn.Module):
         if self.dice_weight:
             loss = loss + self.dice_weight * dice_loss(logits, target, self.ignore_index)
         return loss
+
+
+class PartialLabelLoss(nn.Module):
+    """Cross-entropy against a coarse label that allows a set of classes: -log of the summed probability of the
+    allowed classes (a CamVid "Car" pixel may be car, truck, bus or other-vehicle; the split is never penalised).
+
+    `allowed` (K + 1, C) bool says which of the C classes each coarse label 0..K-1 covers; the last row (the coarse
+    ignore value K) is all False and such elements take no part. `class_weights` (K + 1,) weighs coarse labels;
+    the loss is their weighted mean, like F.cross_entropy's.
+    """
+
+    def __init__(self, allowed: torch.Tensor, class_weights: torch.Tensor | None = None):
+        super().__init__()
+        allowed = torch.as_tensor(allowed, dtype=torch.bool)
+        if allowed.ndim != 2 or allowed[-1].any():
+            raise ValueError('allowed must be (K + 1, C) with an all-False last row (the ignore label)')
+        self.register_buffer('allowed', allowed, persistent=False)
+        weights = torch.ones(allowed.shape[0]) if class_weights is None else torch.as_tensor(class_weights).float()
+        self.register_buffer('class_weights', weights, persistent=False)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logits, target = _flatten(logits, target)
+        target = target.clamp(0, self.allowed.shape[0] - 1)
+        valid = self.allowed[target].any(dim=1)
+        if not valid.any():
+            return logits.sum() * 0.0
+        logits, target = logits[valid], target[valid]
+        allowed_logits = logits.masked_fill(~self.allowed[target], float('-inf'))  # (M, C)
+        loss = logits.logsumexp(dim=1) - allowed_logits.logsumexp(dim=1)  # -log sum_{c allowed} p_c
+        weight = self.class_weights[target]
+        return (loss * weight).sum() / weight.sum()
