@@ -24,7 +24,7 @@ from report import publish  # noqa: E402
 from perception.io import topics as T  # noqa: E402
 from perception.io.bag import BagReader  # noqa: E402
 from perception.replay.replay import Replay  # noqa: E402
-from perception.ros_utils.environment import local_ros_environment, reserved_domain_id  # noqa: E402
+from perception.ros_environment import local_ros_environment, reserved_domain_id  # noqa: E402
 from perception.sim.record import record_drive  # noqa: E402
 from perception.sim.simulator import DriveSimulator  # noqa: E402
 
@@ -56,7 +56,7 @@ def live(bag: Path, rate: float, frames: int) -> dict:
     from sensor_msgs.msg import PointCloud2
 
     from perception.ros_utils.bridge import to_rclpy
-    from perception.ros_utils.conversions import rclpy_message_class, stamp_to_ns
+    from perception.msgs.types import rclpy_message_class, stamp_to_ns
     from perception.ros_utils.qos import OUTPUT_QOS
 
     with reserved_domain_id() as domain, BagReader(bag) as reader:

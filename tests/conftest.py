@@ -2,7 +2,7 @@
 any test can initialise rclpy; each ROS test gets its own ROS_DOMAIN_ID, reserved machine-wide."""
 import pytest
 
-from perception.ros_utils.environment import apply_local_defaults, local_ros_environment, reserved_domain_id
+from perception.ros_environment import apply_local_defaults, local_ros_environment, reserved_domain_id
 
 apply_local_defaults()
 

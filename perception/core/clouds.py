@@ -1,4 +1,5 @@
-"""Point layouts of the clouds the graph publishes, and the sweep every model takes."""
+"""Point layouts of the clouds the graph publishes and the recordings carry, their packed fields, and the sweep
+every model takes."""
 import numpy as np
 
 # lidar_segmentation output: the input points with the LiDAR model's per-point result
@@ -7,6 +8,35 @@ LABELED_POINT = np.dtype([('x', '<f4'), ('y', '<f4'), ('z', '<f4'), ('intensity'
 # fusion output, /perception/scene: fused class, instance and confidence, and the class colour for RViz
 SCENE_POINT = np.dtype([('x', '<f4'), ('y', '<f4'), ('z', '<f4'), ('intensity', '<f4'), ('label', '<u2'),
                         ('instance', '<u4'), ('confidence', '<f4'), ('rgb', '<f4')])
+# a recording's /ground_truth/lidar/points: the sweep with `label` = pack_point_labels(class id, instance)
+GROUND_TRUTH_POINT = np.dtype([('x', '<f4'), ('y', '<f4'), ('z', '<f4'), ('intensity', '<f4'), ('ring', '<u2'),
+                               ('label', '<u4')])
+
+
+def pack_point_labels(semantic: np.ndarray, instance: np.ndarray) -> np.ndarray:
+    """(N,) uint32 `semantic | instance << 16`, the SemanticKITTI point label layout (instance ids < 65536)."""
+    return np.asarray(semantic).astype(np.uint32) | (np.asarray(instance).astype(np.uint32) << 16)
+
+
+def unpack_point_labels(label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The inverse of `pack_point_labels`: (semantic, instance), both uint32."""
+    label = np.asarray(label, np.uint32)
+    return label & 0xFFFF, label >> 16
+
+
+def pack_rgb(rgb: np.ndarray) -> np.ndarray:
+    """(..., 3) uint8 colours -> (...) float32 with bits 0x00RRGGBB: the PointCloud2 `rgb` field as RViz reads it."""
+    rgb = np.asarray(rgb)
+    if rgb.dtype != np.uint8 or rgb.shape[-1:] != (3,):
+        raise ValueError(f'pack_rgb needs uint8 colours of shape (..., 3); got {rgb.dtype} {rgb.shape}')
+    channels = rgb.astype(np.uint32)
+    return (channels[..., 0] << 16 | channels[..., 1] << 8 | channels[..., 2]).view(np.float32)
+
+
+def unpack_rgb(packed: np.ndarray) -> np.ndarray:
+    """The inverse of `pack_rgb`: (...) float32 -> (..., 3) uint8."""
+    bits = np.ascontiguousarray(packed, np.float32).view(np.uint32)
+    return (np.stack([bits >> 16, bits >> 8, bits], axis=-1) & 0xFF).astype(np.uint8)
 
 
 def sweep_array(cloud: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from perception.core.camera.panoptic import panoptic_to_instance, panoptic_to_semantic
 from perception.eval.metrics import ConfusionMatrix, PanopticQuality
 from perception.taxonomy import Taxonomy
 
@@ -38,7 +39,7 @@ class DriveEvaluator:
         for kind in kinds:
             self.camera[kind].update(labels, gt_semantic)
         if panoptic is not None:
-            semantic, instance = panoptic // 1000, panoptic % 1000
+            semantic, instance = panoptic_to_semantic(panoptic), panoptic_to_instance(panoptic)
             for kind in kinds:
                 self.camera_pq[kind].update(semantic, instance, gt_semantic, gt_instance)
 
@@ -58,8 +59,41 @@ class DriveEvaluator:
             self.visible['lidar_only'].update(lidar_labels[camera_seen], truth)
             self.visible['fused'].update(labels[camera_seen], truth)
 
-    def add_latency(self, stage: str, milliseconds: float) -> None:
-        self.latency_ms[stage].append(float(milliseconds))
+    def count_camera_frame(self, key_frame: bool, timing_ms: dict) -> None:
+        """A segmented camera frame and its stage timings (as 'camera.<stage>')."""
+        self.frames['camera'] += 1
+        self.frames['camera_key'] += int(key_frame)
+        self._add_timings('camera', timing_ms)
+
+    def count_sweep(self, timing_ms: dict) -> None:
+        """A segmented LiDAR sweep and its stage timings (as 'lidar.<stage>')."""
+        self.frames['lidar'] += 1
+        self._add_timings('lidar', timing_ms)
+
+    def count_scene(self, camera_fused: bool, timing_ms: dict) -> None:
+        """A fused scene (LiDAR-only unless `camera_fused`) and its stage timings (as 'fusion.<stage>')."""
+        self.frames['lidar_only_scenes'] += int(not camera_fused)
+        self._add_timings('fusion', timing_ms)
+
+    def _add_timings(self, prefix: str, timing_ms: dict) -> None:
+        for stage, milliseconds in timing_ms.items():
+            self.latency_ms[f'{prefix}.{stage}'].append(float(milliseconds))
+
+    def merge(self, other: 'DriveEvaluator') -> 'DriveEvaluator':
+        """Add another drive's counts into this one (pooled metrics: summed confusion matrices and panoptic
+        counts, not averaged means); returns self."""
+        pairs = [(self.lidar, other.lidar), (self.scene, other.scene), (self.lidar_pq, other.lidar_pq),
+                 (self.scene_pq, other.scene_pq)]
+        for name in ('camera', 'camera_pq', 'visible'):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            pairs += [(mine[key], theirs[key]) for key in mine]
+        for accumulated, added in pairs:
+            accumulated.merge(added)
+        for stage, values in other.latency_ms.items():
+            self.latency_ms[stage] += values
+        for key, count in other.frames.items():
+            self.frames[key] = self.frames.get(key, 0) + count
+        return self
 
     def latency_summary(self) -> dict:
         return {stage: {'p50': round(float(np.percentile(v, 50)), 2), 'p95': round(float(np.percentile(v, 95)), 2),

@@ -7,7 +7,7 @@ import cv2
 import matplotlib
 import numpy as np
 
-from perception.ros_utils.conversions import unpack_rgb
+from perception.core.clouds import unpack_rgb
 from perception.taxonomy import Taxonomy
 
 matplotlib.use('Agg')

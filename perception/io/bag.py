@@ -1,14 +1,14 @@
 """rosbag2 recordings (MCAP and sqlite3) read and written with the `rosbags` library: no rclpy needed.
 
-Messages are rosbags dataclasses; `perception.ros_utils.conversions` turns them into numpy and
-`perception.ros_utils.bridge` into rclpy messages.
+Messages are rosbags dataclasses; `perception.msgs` turns them into numpy and `perception.ros_utils.bridge` into
+rclpy messages.
 """
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 
-from perception.ros_utils.conversions import ros2_typestore
+from perception.msgs.types import ros2_typestore
 
 STORAGES = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
 

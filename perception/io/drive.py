@@ -9,7 +9,7 @@ from perception.core.geometry import CameraIntrinsics
 from perception.core.transforms import TransformError, TransformTree
 from perception.io import topics as T
 from perception.io.bag import BagError, BagReader
-from perception.ros_utils.conversions import camera_info_to_intrinsics, transform_stamped_to_matrix
+from perception.msgs.codec import camera_info_to_intrinsics, transform_stamped_to_matrix
 
 
 @dataclass

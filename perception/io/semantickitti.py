@@ -21,9 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from perception.core.clouds import pack_point_labels, unpack_point_labels
 from perception.taxonomy import Taxonomy, load_taxonomy
-
-CALIB_NAMES = ('P0', 'P1', 'P2', 'P3', 'Tr')
 
 
 def sequence_dir(root: str | Path, sequence: int | str) -> Path:
@@ -72,14 +71,14 @@ def encode_labels(labels: np.ndarray, instance: np.ndarray | None = None,
         raise ValueError(f'instance shape {instance.shape} differs from labels shape {labels.shape}')
     if instance.size and (instance.min() < 0 or instance.max() > 0xFFFF):
         raise ValueError('instance ids must lie in [0, 65535] (16 bits in a .label file)')
-    return raw | (instance.astype(np.uint32) << 16)
+    return pack_point_labels(raw, instance)
 
 
 def decode_labels(raw: np.ndarray, taxonomy: Taxonomy | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(N,) uint32 raw labels -> our ids (N,) uint8 (unmapped raw ids -> ignore) and instance ids (N,) uint32."""
     taxonomy = taxonomy or load_taxonomy()
-    raw = np.asarray(raw, np.uint32)
-    return taxonomy.from_semantickitti[raw & 0xFFFF], raw >> 16
+    semantic, instance = unpack_point_labels(raw)
+    return taxonomy.from_semantickitti[semantic], instance
 
 
 def read_labels(path: str | Path, taxonomy: Taxonomy | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -157,8 +156,3 @@ def read_poses(root: str | Path, sequence: int | str) -> np.ndarray:
     """(M, 4, 4) poses from poses.txt."""
     lines = (sequence_dir(root, sequence) / 'poses.txt').read_text().split('\n')
     return np.array([_to_4x4(np.array(line.split(), float)) for line in lines if line.strip()]).reshape(-1, 4, 4)
-
-
-def lidar_poses(poses: np.ndarray, lidar_to_camera: np.ndarray) -> np.ndarray:
-    """Sensor poses of the LiDAR from camera poses.txt poses and calib Tr: Tr^-1 @ pose @ Tr (semantic-kitti-api)."""
-    return np.linalg.inv(lidar_to_camera) @ poses @ lidar_to_camera

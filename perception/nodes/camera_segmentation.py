@@ -1,13 +1,14 @@
 """camera_segmentation: rgb image in; semantic labels (mono8), confidence (32FC1), colour overlay (rgb8) and
-panoptic map (32SC1, class * 1000 + instance) out. Backbone on key frames, flow-warped features in between."""
-import numpy as np
+panoptic map (32SC1, see core.camera.panoptic) out. Backbone on key frames, flow-warped features in between."""
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
 from perception.core.camera.segmenter import CameraSegmenter, CameraSegmenterConfig
+from perception.msgs.adapters import CAMERA_OUTPUT_ENCODINGS, camera_input, camera_output_images
+from perception.msgs.codec import camera_info_to_intrinsics
+from perception.msgs.diagnostics import ERROR, OK, WARN
+from perception.msgs.types import rclpy_types, stamp_to_ns
 from perception.nodes.common import Diagnostics, spin
-from perception.ros_utils.conversions import (array_to_image, camera_info_to_intrinsics, image_to_array,
-                                              rclpy_types, stamp_to_ns)
 from perception.ros_utils.parameters import declare_from_schema
 from perception.ros_utils.qos import OUTPUT_QOS, input_qos
 
@@ -22,7 +23,7 @@ class CameraSegmentationNode(Node):
         self.create_subscription(Image, '~/input/image', self.on_image, qos)
         self.create_subscription(CameraInfo, '~/input/camera_info', self.on_camera_info, qos)
         self.outputs = {name: self.create_publisher(Image, f'~/output/{name}', OUTPUT_QOS)
-                        for name in ('labels', 'confidence', 'overlay', 'panoptic')}
+                        for name in CAMERA_OUTPUT_ENCODINGS}
         self.diagnostics = Diagnostics(self)
         self.calibrated_size = None
         self.counters = {'frames': 0, 'key_frames': 0, 'rejected': 0}
@@ -38,33 +39,31 @@ class CameraSegmentationNode(Node):
         self.calibrated_size = (camera.width, camera.height)
 
     def on_image(self, msg: Image) -> None:
+        stamp, frame = stamp_to_ns(msg.header.stamp), msg.header.frame_id
         try:
-            if msg.encoding not in ('rgb8', 'bgr8'):
-                raise ValueError(f'camera_segmentation takes rgb8 or bgr8 images, not {msg.encoding!r}')
-            image = image_to_array(msg)
-            image = np.ascontiguousarray(image[..., ::-1] if msg.encoding == 'bgr8' else image)
-            result = self.segmenter.process(image, stamp_to_ns(msg.header.stamp))
+            image = camera_input(msg)
+            result = self.segmenter.process(image, stamp)
         except ValueError as error:
             self.counters['rejected'] += 1
             self.get_logger().error(f'dropped an image ({self.counters["rejected"]} so far): {error}',
                                     throttle_duration_sec=5.0)
+            self.diagnostics.publish(stamp, self.counters, level=ERROR, message=f'dropped an image: {error}')
             return
+        level, message = OK, 'ok'
         if self.calibrated_size and self.calibrated_size != (image.shape[1], image.shape[0]):
             width, height = self.calibrated_size
-            self.get_logger().warning(f'image is {image.shape[1]}x{image.shape[0]} but camera_info says '
-                                      f'{width}x{height}', throttle_duration_sec=10.0)
-        stamp, frame = stamp_to_ns(msg.header.stamp), msg.header.frame_id
-        images = {'labels': (result.labels, 'mono8'), 'confidence': (result.confidence, '32FC1'),
-                  'panoptic': (result.panoptic, '32SC1')}
-        for name, (array, encoding) in images.items():
-            if array is not None and self.outputs[name].get_subscription_count():
-                self.outputs[name].publish(array_to_image(self.types, array, encoding, frame, stamp))
-        if self.outputs['overlay'].get_subscription_count():
-            overlay = self.segmenter.overlay(image, result.labels)
-            self.outputs['overlay'].publish(array_to_image(self.types, overlay, 'rgb8', frame, stamp))
+            level, message = WARN, f'image is {image.shape[1]}x{image.shape[0]} but camera_info says {width}x{height}'
+            self.get_logger().warning(message, throttle_duration_sec=10.0)
+        wanted = {name for name, publisher in self.outputs.items() if publisher.get_subscription_count()}
+        arrays = {'labels': result.labels, 'confidence': result.confidence, 'panoptic': result.panoptic}
+        if 'overlay' in wanted:
+            arrays['overlay'] = self.segmenter.overlay(image, result.labels)
+        outputs = {name: array for name, array in arrays.items() if name in wanted}
+        for name, image_msg in camera_output_images(self.types, outputs, frame, stamp).items():
+            self.outputs[name].publish(image_msg)
         self.counters['frames'] += 1
         self.counters['key_frames'] += result.key_frame
-        self.diagnostics.publish(stamp, result.timing_ms, self.counters)
+        self.diagnostics.publish(stamp, self.counters, result.timing_ms, level, message)
 
 
 def main(args=None) -> None:

@@ -16,7 +16,7 @@ from perception.io.bag import BagError
 from perception.io.drive import read_calibration
 from perception.nodes.graph import NODES, remappings
 from perception.paths import config_path
-from perception.ros_utils.environment import apply_local_defaults
+from perception.ros_environment import apply_local_defaults
 
 
 def node_arguments(node: str, params: Path, remap: list[tuple[str, str]], use_sim_time: bool,

@@ -13,11 +13,12 @@ from visualization_msgs.msg import MarkerArray
 from perception.core.fusion.pipeline import CameraOutputs, SceneFusion, SceneFusionConfig
 from perception.core.fusion.sync import StampMatcher
 from perception.core.geometry import make_transform
+from perception.msgs.adapters import fusion_camera, fusion_sweep, scene_cloud, scene_status
+from perception.msgs.codec import camera_info_to_intrinsics, transform_stamped_to_matrix
+from perception.msgs.diagnostics import ERROR
+from perception.msgs.markers import instance_markers
+from perception.msgs.types import rclpy_types, stamp_to_ns
 from perception.nodes.common import Diagnostics, spin
-from perception.ros_utils.conversions import (array_to_pointcloud2, camera_info_to_intrinsics, image_to_array,
-                                              pointcloud2_to_array, rclpy_types, stamp_to_ns,
-                                              transform_stamped_to_matrix)
-from perception.ros_utils.outputs import instance_markers
 from perception.ros_utils.parameters import declare_from_schema
 from perception.ros_utils.qos import OUTPUT_QOS, input_qos
 
@@ -93,16 +94,14 @@ class FusionNode(Node):
 
     def on_camera(self, part: str, msg: Image) -> None:
         stamp = stamp_to_ns(msg.header.stamp)
-        try:
-            frame = self.pending_camera.setdefault(stamp, {})
-            frame[part] = image_to_array(msg).copy()
-        except ValueError as error:
-            self.counters['rejected'] += 1
-            self.get_logger().error(f'dropped a camera {part} image: {error}', throttle_duration_sec=5.0)
-            return
+        frame = self.pending_camera.setdefault(stamp, {})
+        frame[part] = msg
         if all(p in frame for p in self.parts):
             del self.pending_camera[stamp]
-            self.matcher.add_camera(stamp, CameraOutputs(frame['labels'], frame['confidence'], frame.get('panoptic')))
+            try:
+                self.matcher.add_camera(stamp, fusion_camera(frame))
+            except ValueError as error:
+                self.reject(stamp, f'dropped a camera frame: {error}')
         while len(self.pending_camera) > self.fusion.config.sync.queue_size:  # parts that never completed
             del self.pending_camera[min(self.pending_camera)]
 
@@ -114,36 +113,36 @@ class FusionNode(Node):
         for stamp, sweep, camera in self.matcher.ready(self.get_clock().now().nanoseconds):
             self.publish_scene(stamp, sweep, camera)
 
+    def reject(self, stamp: int, message: str) -> None:
+        """Count and log a message the fusion cannot take, and report it on /diagnostics."""
+        self.counters['rejected'] += 1
+        self.get_logger().error(message, throttle_duration_sec=5.0)
+        self.diagnostics.publish(stamp, self.counters, level=ERROR, message=message)
+
     def publish_scene(self, stamp: int, msg: PointCloud2, camera: CameraOutputs | None) -> None:
         try:
-            cloud = pointcloud2_to_array(msg)
-            missing = {'x', 'y', 'z', 'intensity', 'label', 'instance', 'confidence'} - set(cloud.dtype.names)
-            if missing:
-                raise ValueError(f'labeled cloud lacks fields {", ".join(sorted(missing))}')
-            points = np.stack([cloud[n] for n in ('x', 'y', 'z', 'intensity')], 1).astype(np.float32)
+            sweep = fusion_sweep(msg)
             camera_model, camera_T_lidar = None, None
             if camera is not None and self.camera_model is not None:
                 camera_model, camera_frame = self.camera_model
                 camera_T_lidar = self.camera_T_lidar(camera_frame, msg.header.frame_id, stamp)
-            result = self.fusion.process(points, cloud['label'].astype(np.uint8), cloud['confidence'],
-                                         cloud['instance'], camera, camera_model, camera_T_lidar)
+            result = self.fusion.process(sweep.points, sweep.labels, sweep.confidence, sweep.instance, camera,
+                                         camera_model, camera_T_lidar)
         except ValueError as error:
-            self.counters['rejected'] += 1
-            self.get_logger().error(f'dropped a sweep: {error}', throttle_duration_sec=5.0)
+            self.reject(stamp, f'dropped a sweep: {error}')
             return
+        level, message = scene_status(result, camera is not None)
         if not result.camera_fused:
             self.counters['lidar_only'] += 1
-            why = 'no camera frame within the slop' if camera is None else 'no camera_info or calibration'
-            self.get_logger().warning(f'LiDAR-only scene ({why}); {self.counters["lidar_only"]} so far',
-                                      throttle_duration_sec=5.0)
+            self.get_logger().warning(f'{message}; {self.counters["lidar_only"]} so far', throttle_duration_sec=5.0)
         frame = msg.header.frame_id
-        self.scene_publisher.publish(array_to_pointcloud2(self.types, result.points, frame, stamp))
+        self.scene_publisher.publish(scene_cloud(self.types, result, frame, stamp))
         if self.fusion.config.markers and self.marker_publisher.get_subscription_count():
             self.marker_publisher.publish(instance_markers(self.types, result.boxes, frame, stamp,
                                                            self.fusion.taxonomy))
         self.counters['scenes'] += 1
         latency = (self.get_clock().now().nanoseconds - stamp) / 1e6
-        self.diagnostics.publish(stamp, {**result.timing_ms, 'end_to_end': latency}, self.counters)
+        self.diagnostics.publish(stamp, self.counters, {**result.timing_ms, 'end_to_end': latency}, level, message)
 
 
 def main(args=None) -> None:

@@ -3,10 +3,11 @@
 from rclpy.node import Node
 from sensor_msgs.msg import PointCloud2
 
-from perception.core.clouds import labeled_points, sweep_array
 from perception.core.lidar.segmenter import LidarSegmenter, LidarSegmenterConfig
+from perception.msgs.adapters import labeled_cloud, lidar_input
+from perception.msgs.diagnostics import ERROR
+from perception.msgs.types import rclpy_types, stamp_to_ns
 from perception.nodes.common import Diagnostics, spin
-from perception.ros_utils.conversions import array_to_pointcloud2, pointcloud2_to_array, rclpy_types, stamp_to_ns
 from perception.ros_utils.parameters import declare_from_schema
 from perception.ros_utils.qos import OUTPUT_QOS, input_qos
 
@@ -25,21 +26,21 @@ class LidarSegmentationNode(Node):
         self.get_logger().info(f'LiDAR segmentation: {self.segmenter.config.backend} on {self.segmenter.device}')
 
     def on_points(self, msg: PointCloud2) -> None:
+        stamp = stamp_to_ns(msg.header.stamp)
         try:
-            points = sweep_array(pointcloud2_to_array(msg))
+            points = lidar_input(msg)
             result = self.segmenter.process(points)
         except ValueError as error:
             self.counters['rejected'] += 1
             self.get_logger().error(f'dropped a cloud ({self.counters["rejected"]} so far): {error}',
                                     throttle_duration_sec=5.0)
+            self.diagnostics.publish(stamp, self.counters, level=ERROR, message=f'dropped a cloud: {error}')
             return
-        stamp = stamp_to_ns(msg.header.stamp)
-        cloud = labeled_points(points, result.labels, result.instance, result.confidence)
-        self.output.publish(array_to_pointcloud2(self.types, cloud, msg.header.frame_id, stamp))
+        self.output.publish(labeled_cloud(self.types, points, result, msg.header.frame_id, stamp))
         self.counters['sweeps'] += 1
         self.counters['dropped_nonfinite_points'] += result.dropped_nonfinite
         self.counters['dropped_out_of_range_points'] += result.dropped_out_of_range
-        self.diagnostics.publish(stamp, result.timing_ms, self.counters)
+        self.diagnostics.publish(stamp, self.counters, result.timing_ms)
 
 
 def main(args=None) -> None:

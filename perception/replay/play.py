@@ -13,7 +13,7 @@ from pathlib import Path
 
 from perception.io import topics as T
 from perception.io.bag import BagError, BagReader
-from perception.ros_utils.environment import apply_local_defaults
+from perception.ros_environment import apply_local_defaults
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -40,7 +40,7 @@ def main(argv=None) -> int:
     from rosgraph_msgs.msg import Clock
 
     from perception.ros_utils.bridge import to_rclpy
-    from perception.ros_utils.conversions import rclpy_message_class
+    from perception.msgs.types import rclpy_message_class
     from perception.ros_utils.qos import OUTPUT_QOS
 
     try:

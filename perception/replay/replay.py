@@ -12,7 +12,7 @@ import numpy as np
 from tqdm import tqdm
 
 from perception.core.camera.segmenter import CameraSegmenter, CameraSegmenterConfig
-from perception.core.clouds import labeled_points, sweep_array
+from perception.core.clouds import unpack_point_labels
 from perception.core.fusion.pipeline import CameraOutputs, SceneFusion, SceneFusionConfig
 from perception.core.fusion.sync import StampMatcher
 from perception.core.lidar.segmenter import LidarSegmenter, LidarSegmenterConfig
@@ -21,9 +21,15 @@ from perception.eval.evaluator import DriveEvaluator
 from perception.io import topics as T
 from perception.io.bag import BagError, BagReader, BagWriter
 from perception.io.drive import read_calibration
-from perception.ros_utils.conversions import (array_to_image, array_to_pointcloud2, image_to_array,
-                                              pointcloud2_to_array, rosbags_types)
-from perception.ros_utils.outputs import instance_markers, latency_diagnostics
+from perception.msgs.adapters import (camera_input, camera_output_images, fusion_camera, fusion_sweep,
+                                      labeled_cloud, lidar_input, scene_cloud, scene_status)
+from perception.msgs.codec import image_to_array, pointcloud2_to_array
+from perception.msgs.diagnostics import node_diagnostics
+from perception.msgs.markers import instance_markers
+from perception.msgs.types import rosbags_types
+
+CAMERA_OUTPUT_TOPICS = {'labels': T.CAMERA_LABELS, 'confidence': T.CAMERA_CONFIDENCE, 'overlay': T.CAMERA_OVERLAY,
+                        'panoptic': T.CAMERA_PANOPTIC}
 
 
 @dataclass
@@ -32,6 +38,7 @@ class ReplayResult:
     output_bag: Path
     latency_ms: dict                   # stage -> per-frame milliseconds
     samples: dict = field(default_factory=dict)  # a few frames' images and scenes for the report
+    evaluator: DriveEvaluator | None = None  # the counts behind summary (pooled by perception-eval)
 
 
 def _load_configs(params: Path | None, backend: str | None):
@@ -92,7 +99,7 @@ class Replay:
         summary = self.evaluator.summary()
         summary['throughput_fps'] = round(self.evaluator.frames['lidar'] / wall, 2) if wall else None
         summary['wall_time_s'] = round(wall, 1)
-        return ReplayResult(summary, output_bag, dict(self.evaluator.latency_ms), self.samples)
+        return ReplayResult(summary, output_bag, dict(self.evaluator.latency_ms), self.samples, self.evaluator)
 
     def _dispatch(self, topic: str, stamp: int, msg, bar) -> None:
         if topic in (T.GT_CAMERA_SEMANTIC, T.GT_CAMERA_INSTANCE, T.GT_LIDAR_POINTS):
@@ -107,53 +114,45 @@ class Replay:
         for predicted in sorted(self.predictions):
             self._evaluate(predicted, now_ns=stamp)
 
-    def _write_image(self, topic: str, stamp: int, array: np.ndarray, encoding: str) -> None:
-        self.writer.write(topic, stamp, array_to_image(self.types, array, encoding, self.calibration.camera_frame,
-                                                       stamp))
-
     def _camera(self, stamp: int, msg) -> None:
-        image = image_to_array(msg)
-        if msg.encoding == 'bgr8':
-            image = image[..., ::-1]
-        result = self.camera.process(np.ascontiguousarray(image), stamp)
+        image = camera_input(msg)
+        result = self.camera.process(image, stamp)
         overlay = self.camera.overlay(image, result.labels)
-        self._write_image(T.CAMERA_LABELS, stamp, result.labels, 'mono8')
-        self._write_image(T.CAMERA_CONFIDENCE, stamp, result.confidence, '32FC1')
-        self._write_image(T.CAMERA_OVERLAY, stamp, overlay, 'rgb8')
-        if result.panoptic is not None:
-            self._write_image(T.CAMERA_PANOPTIC, stamp, result.panoptic, '32SC1')
-        self.evaluator.frames['camera'] += 1
-        self.evaluator.frames['camera_key'] += result.key_frame
-        for stage, ms in result.timing_ms.items():
-            self.evaluator.add_latency(f'camera.{stage}', ms)
+        outputs = {'labels': result.labels, 'confidence': result.confidence, 'overlay': overlay,
+                   'panoptic': result.panoptic}
+        images = camera_output_images(self.types, outputs, self.calibration.camera_frame, stamp)
+        for name, image_msg in images.items():
+            self.writer.write(CAMERA_OUTPUT_TOPICS[name], stamp, image_msg)
+        self.evaluator.count_camera_frame(result.key_frame, result.timing_ms)
         self.predictions.setdefault(stamp, {})['camera'] = result
         if self.evaluator.frames['camera'] % self.sample_every == 1:
             self.samples.setdefault('camera', {})[stamp] = {'image': image.copy(), 'overlay': overlay,
                                                             'panoptic': result.panoptic}
-        self.matcher.add_camera(stamp, CameraOutputs(result.labels, result.confidence, result.panoptic))
+        parts = ('labels', 'confidence') + (('panoptic',) if self.fusion.config.use_panoptic else ())
+        self.matcher.add_camera(stamp, fusion_camera({part: images[part] for part in parts if part in images}))
 
     def _lidar(self, stamp: int, msg) -> None:
-        points = sweep_array(pointcloud2_to_array(msg))
+        points = lidar_input(msg)
         result = self.lidar.process(points)
-        cloud = labeled_points(points, result.labels, result.instance, result.confidence)
-        self.writer.write(T.LIDAR_LABELED, stamp, array_to_pointcloud2(self.types, cloud, msg.header.frame_id, stamp))
-        self.evaluator.frames['lidar'] += 1
-        for stage, ms in result.timing_ms.items():
-            self.evaluator.add_latency(f'lidar.{stage}', ms)
-        self.matcher.add_sweep(stamp, (points, result, msg.header.frame_id), received_ns=stamp)
+        labeled = labeled_cloud(self.types, points, result, msg.header.frame_id, stamp)
+        self.writer.write(T.LIDAR_LABELED, stamp, labeled)
+        self.evaluator.count_sweep(result.timing_ms)
+        self.matcher.add_sweep(stamp, (labeled, result), received_ns=stamp)
 
     def _fuse(self, stamp: int, sweep, camera: CameraOutputs | None) -> None:
-        points, lidar, frame = sweep
-        result = self.fusion.process(points, lidar.labels, lidar.confidence, lidar.instance, camera,
+        """Fuse as the fusion node does: from the lidar_segmentation output message and the camera's images."""
+        labeled, lidar = sweep
+        inputs, frame = fusion_sweep(labeled), labeled.header.frame_id
+        result = self.fusion.process(inputs.points, inputs.labels, inputs.confidence, inputs.instance, camera,
                                      self.calibration.camera, self.calibration.camera_T_lidar)
-        self.writer.write(T.SCENE, stamp, array_to_pointcloud2(self.types, result.points, frame, stamp))
+        self.writer.write(T.SCENE, stamp, scene_cloud(self.types, result, frame, stamp))
         self.writer.write(T.SCENE_MARKERS, stamp, instance_markers(self.types, result.boxes, frame, stamp,
                                                                    self.fusion.taxonomy))
-        for stage, ms in result.timing_ms.items():
-            self.evaluator.add_latency(f'fusion.{stage}', ms)
-        self.evaluator.frames['lidar_only_scenes'] += not result.camera_fused
-        timing = {f'fusion.{k}': v for k, v in result.timing_ms.items()}
-        self.writer.write(T.DIAGNOSTICS, stamp, latency_diagnostics(self.types, 'replay', stamp, timing, {}))
+        self.evaluator.count_scene(result.camera_fused, result.timing_ms)
+        level, message = scene_status(result, camera is not None)
+        self.writer.write(T.DIAGNOSTICS, stamp, node_diagnostics(
+            self.types, 'replay', stamp, level=level, message=message,
+            timing_ms={f'fusion.{k}': v for k, v in result.timing_ms.items()}))
         self.predictions.setdefault(stamp, {})['scene'] = (lidar, result)
         if self.evaluator.frames['lidar'] % self.sample_every == 1:
             self.samples.setdefault('scene', {})[stamp] = result.points
@@ -170,7 +169,7 @@ class Replay:
             lidar, scene = predicted.pop('scene')
             label = pointcloud2_to_array(truth[T.GT_LIDAR_POINTS])['label']
             if len(label) == len(lidar.labels):
-                semantic, instance = (label & 0xFFFF).astype(np.int64), (label >> 16).astype(np.int64)
+                semantic, instance = (part.astype(np.int64) for part in unpack_point_labels(label))
                 self.evaluator.add_lidar(lidar.labels, lidar.instance, semantic, instance)
                 self.evaluator.add_scene(scene.points['label'], scene.points['instance'], scene.camera_seen,
                                          scene.camera_point_labels, lidar.labels, semantic, instance)

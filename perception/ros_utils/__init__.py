@@ -1,1 +1,2 @@
-"""The one conversion point between ROS messages and numpy, plus QoS profiles and the safe ROS environment."""
+"""What needs rclpy: QoS profiles, node parameters declared from the schema, and the rosbags <-> rclpy bridge.
+The ROS-free message layer is perception.msgs; the process environment is perception.ros_environment."""

@@ -1,13 +1,7 @@
-"""rosbags dataclasses <-> rclpy messages through their CDR bytes (imports rclpy: for nodes and replay only)."""
-from rclpy.serialization import deserialize_message, serialize_message
+"""rosbags dataclasses -> rclpy messages through their CDR bytes (imports rclpy: for publishing recorded messages)."""
+from rclpy.serialization import deserialize_message
 
-from perception.ros_utils.conversions import rclpy_message_class, ros2_typestore
-
-
-def rclpy_msgtype(msg) -> str:
-    """The type name of an rclpy message, e.g. 'sensor_msgs/msg/Image'."""
-    package, interface = type(msg).__module__.split('.')[:2]
-    return f'{package}/{interface}/{type(msg).__name__}'
+from perception.msgs.types import rclpy_message_class, ros2_typestore
 
 
 def to_rclpy(msg, typestore=None):
@@ -15,9 +9,3 @@ def to_rclpy(msg, typestore=None):
     typestore = ros2_typestore() if typestore is None else typestore
     cdr = typestore.serialize_cdr(msg, msg.__msgtype__)
     return deserialize_message(bytes(cdr), rclpy_message_class(msg.__msgtype__))
-
-
-def from_rclpy(msg, typestore=None):
-    """An rclpy message as the rosbags dataclass of the same type."""
-    typestore = ros2_typestore() if typestore is None else typestore
-    return typestore.deserialize_cdr(serialize_message(msg), rclpy_msgtype(msg))

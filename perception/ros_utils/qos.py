@@ -15,10 +15,6 @@ OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=DEPTH, reliabilit
                         durability=DurabilityPolicy.VOLATILE)
 """Published clouds, images and detections."""
 
-LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
-"""Rarely changing outputs (e.g. static markers) that late joiners such as RViz must still receive."""
-
 RELIABILITY = {'reliable': ReliabilityPolicy.RELIABLE, 'best_effort': ReliabilityPolicy.BEST_EFFORT}
 
 

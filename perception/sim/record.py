@@ -7,25 +7,24 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
+from perception.core.clouds import GROUND_TRUTH_POINT, pack_point_labels
 from perception.core.geometry import invert_transform
 from perception.io import semantickitti as kitti
 from perception.io import topics as T
 from perception.io.bag import BagWriter
 from perception.io.cityscapes import frame_paths, write_frame as write_cityscapes_frame
-from perception.ros_utils.conversions import (array_to_image, array_to_pointcloud2, intrinsics_to_camera_info,
-                                              matrix_to_transform_stamped, rosbags_types)
+from perception.msgs.codec import (array_to_image, array_to_pointcloud2, intrinsics_to_camera_info,
+                                   matrix_to_transform_stamped)
+from perception.msgs.types import rosbags_types
 from perception.sim.simulator import DriveSimulator, SimFrame
-
-GROUND_TRUTH_POINT = [('x', '<f4'), ('y', '<f4'), ('z', '<f4'), ('intensity', '<f4'), ('ring', '<u2'),
-                      ('label', '<u4')]
 
 
 def ground_truth_points(frame: SimFrame) -> np.ndarray:
-    """The sweep with a SemanticKITTI-encoded `label` field: taxonomy id | instance << 16."""
+    """The sweep with the packed `label` field (GROUND_TRUTH_POINT): taxonomy id and instance id."""
     points = np.zeros(len(frame.points), GROUND_TRUTH_POINT)
     for name in frame.points.dtype.names:
         points[name] = frame.points[name]
-    points['label'] = frame.point_semantic.astype(np.uint32) | (frame.point_instance.astype(np.uint32) << 16)
+    points['label'] = pack_point_labels(frame.point_semantic, frame.point_instance)
     return points
 
 

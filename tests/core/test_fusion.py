@@ -8,7 +8,7 @@ from perception.core.fusion.scene import instance_boxes, scene_points
 from perception.core.fusion.sync import StampMatcher, SyncConfig
 from perception.core.geometry import CameraIntrinsics, invert_transform
 from perception.io import semantickitti
-from perception.ros_utils.conversions import unpack_rgb
+from perception.core.clouds import unpack_rgb
 from perception.sim.record import record_drive
 from perception.sim.simulator import DriveSimulator
 from perception.taxonomy import load_taxonomy

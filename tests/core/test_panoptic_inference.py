@@ -1,11 +1,11 @@
-"""Panoptic and semantic inference: a known answer on hand-made queries, invariants on random ones."""
+"""Panoptic inference: a known answer on hand-made queries, invariants on random ones."""
 import numpy as np
 import pytest
 import torch
 
 from perception.core.camera.panoptic import (
     encode_panoptic, INSTANCE_DIVISOR, panoptic_inference, panoptic_to_instance, panoptic_to_semantic,
-    PanopticInferenceConfig, semantic_inference)
+    PanopticInferenceConfig)
 from perception.taxonomy import load_taxonomy
 
 TAXONOMY = load_taxonomy()
@@ -125,20 +125,3 @@ def test_decode_helpers_round_trip_torch_and_numpy():
     np.testing.assert_array_equal(panoptic_to_semantic(panoptic), semantic)
     np.testing.assert_array_equal(panoptic_to_instance(panoptic), instance)
     torch.testing.assert_close(panoptic_to_instance(torch.from_numpy(panoptic)), torch.from_numpy(instance))
-
-
-def test_semantic_inference_equals_brute_force():
-    generator = torch.Generator().manual_seed(0)
-    class_logits = torch.randn(7, K + 1, generator=generator)
-    mask_logits = torch.randn(7, 5, 6, generator=generator)
-    labels, confidence = semantic_inference(class_logits, mask_logits, (5, 6))
-    class_probs = class_logits.softmax(-1)
-    for y in range(5):
-        for x in range(6):
-            scores = [sum(class_probs[q, k].item() * torch.sigmoid(mask_logits[q, y, x]).item() for q in range(7))
-                      for k in range(K)]
-            best = int(np.argmax(scores))
-            assert labels[y, x] == best
-            assert confidence[y, x].item() == pytest.approx(scores[best] / sum(scores), rel=1e-5)
-    labels, confidence = semantic_inference(class_logits, mask_logits, (10, 12))
-    assert labels.shape == confidence.shape == (10, 12) and ((confidence > 0) & (confidence <= 1)).all()

@@ -6,9 +6,10 @@ import pytest
 
 from perception.core.geometry import CameraIntrinsics, make_transform
 from perception.io.bag import BagError, BagReader, BagWriter
-from perception.ros_utils.conversions import (
-    array_to_image, array_to_pointcloud2, intrinsics_to_camera_info, matrix_to_transform_stamped, pack_rgb,
-    ros2_typestore, rosbags_types)
+from perception.core.clouds import pack_rgb
+from perception.msgs.codec import (array_to_image, array_to_pointcloud2, intrinsics_to_camera_info,
+                                   matrix_to_transform_stamped)
+from perception.msgs.types import ros2_typestore, rosbags_types
 
 T0_NS = 1_700_000_000_000_000_000
 FRAME_NS = 100_000_000

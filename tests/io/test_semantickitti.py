@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from perception.io.semantickitti import (
-    decode_labels, encode_labels, frame_paths, lidar_poses, list_frames, read_calib, read_frame, read_poses,
+    decode_labels, encode_labels, frame_paths, list_frames, read_calib, read_frame, read_poses,
     write_calib, write_frame, write_poses)
 from perception.taxonomy import load_taxonomy
 
@@ -58,4 +58,3 @@ def test_calib_and_poses_round_trip(tmp_path):
     poses[:, :3, 3] = rng.normal(size=(5, 3))
     write_poses(tmp_path, 0, poses)
     np.testing.assert_allclose(read_poses(tmp_path, 0), poses, rtol=1e-11)
-    np.testing.assert_allclose(lidar_poses(poses, np.eye(4)), poses)

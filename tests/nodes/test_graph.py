@@ -14,14 +14,15 @@ import pytest
 rclpy = pytest.importorskip('rclpy')
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2  # noqa: E402
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
 
 from perception.io import topics as T  # noqa: E402
+from perception.msgs.codec import (array_to_image, array_to_pointcloud2, intrinsics_to_camera_info,  # noqa: E402
+                                   pointcloud2_to_array)
+from perception.msgs.types import rclpy_types, stamp_to_ns  # noqa: E402
 from perception.nodes.drive import build_nodes  # noqa: E402
 from perception.paths import config_path  # noqa: E402
-from perception.ros_utils.conversions import (array_to_image, array_to_pointcloud2, intrinsics_to_camera_info,  # noqa
-                                              pointcloud2_to_array, rclpy_types, stamp_to_ns)
 from perception.ros_utils.qos import OUTPUT_QOS  # noqa: E402
 from perception.sim.record import record_drive  # noqa: E402
 from perception.sim.simulator import DriveSimulator  # noqa: E402
@@ -50,7 +51,7 @@ class Harness:
         self.image = self.node.create_publisher(Image, T.CAMERA_IMAGE, OUTPUT_QOS)
         self.info = self.node.create_publisher(CameraInfo, T.CAMERA_INFO, OUTPUT_QOS)
         self.points = self.node.create_publisher(PointCloud2, T.LIDAR_POINTS, OUTPUT_QOS)
-        self.scenes, self.markers, self.diagnostics = [], [], {}
+        self.scenes, self.markers, self.diagnostics, self.levels = [], [], {}, {}
         self.node.create_subscription(PointCloud2, T.SCENE, self.scenes.append, OUTPUT_QOS)
         self.node.create_subscription(MarkerArray, T.SCENE_MARKERS, self.markers.append, OUTPUT_QOS)
         self.node.create_subscription(DiagnosticArray, T.DIAGNOSTICS, self.on_diagnostics, OUTPUT_QOS)
@@ -58,6 +59,7 @@ class Harness:
     def on_diagnostics(self, msg):
         for status in msg.status:
             self.diagnostics[status.name] = {kv.key: kv.value for kv in status.values}
+            self.levels.setdefault(status.name, set()).add(status.level)
 
     def send(self, frame, camera=True):
         rig = self.sim.rig
@@ -158,6 +160,8 @@ def test_malformed_messages_are_counted_and_the_graph_keeps_running(graph):
                                         .get('rejected', 0)) >= 1, None, 10)
     assert harness.wait_for(lambda: int(harness.diagnostics.get('perception/camera_segmentation', {})
                                         .get('rejected', 0)) >= 1, None, 10)
+    for node in ('lidar_segmentation', 'camera_segmentation'):
+        assert DiagnosticStatus.ERROR in harness.levels[f'perception/{node}'], harness.levels
 
 
 def test_without_camera_the_scene_goes_out_lidar_only(graph):
@@ -166,5 +170,6 @@ def test_without_camera_the_scene_goes_out_lidar_only(graph):
     assert harness.wait_for(lambda: harness.scenes, None, 60), 'the graph stalled without camera input'
     assert harness.wait_for(lambda: int(harness.diagnostics.get('perception/fusion', {}).get('lidar_only', 0)) >= 1,
                             None, 5), harness.diagnostics
+    assert DiagnosticStatus.WARN in harness.levels['perception/fusion']
     cloud = pointcloud2_to_array(harness.scenes[0])
     assert len(cloud) == len(frames[2].points)

@@ -11,7 +11,7 @@ from perception.io import topics as T
 from perception.io.bag import BagReader, BagWriter
 from perception.replay.cli import main as replay_main
 from perception.replay.cli import replay_and_report
-from perception.ros_utils.conversions import pointcloud2_to_array
+from perception.msgs.codec import pointcloud2_to_array
 from perception.sim.record import record_drive
 from perception.sim.simulator import DriveSimulator
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from perception.ros_utils.conversions import (
-    array_to_image, array_to_pointcloud2, image_to_array, pack_rgb, pointcloud2_to_array, rclpy_types, stamp_to_ns)
-from perception.ros_utils.environment import local_ros_environment, reserved_domain_id
+from perception.core.clouds import pack_rgb
+from perception.msgs.codec import array_to_image, array_to_pointcloud2, image_to_array, pointcloud2_to_array
+from perception.msgs.types import rclpy_types, stamp_to_ns
+from perception.ros_environment import local_ros_environment, reserved_domain_id
 
 rclpy = pytest.importorskip('rclpy')
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor  # noqa: E402

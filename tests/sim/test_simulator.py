@@ -8,8 +8,8 @@ from perception.core.geometry import apply_transform, project_points
 from perception.core.transforms import TransformTree
 from perception.io import topics as T
 from perception.io.bag import BagReader
-from perception.ros_utils.conversions import (camera_info_to_intrinsics, image_to_array, pointcloud2_to_array,
-                                              transform_stamped_to_matrix)
+from perception.msgs.codec import (camera_info_to_intrinsics, image_to_array, pointcloud2_to_array,
+                                   transform_stamped_to_matrix)
 from perception.sim.cli import main as sim_main
 from perception.sim.record import record_drive
 from perception.sim.simulator import DriveSimulator

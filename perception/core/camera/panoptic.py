@@ -54,7 +54,7 @@ def panoptic_inference(class_logits: torch.Tensor, mask_logits: torch.Tensor, ta
     pixel goes to the kept query maximising score * mask probability, and stays void unless that mask probability is
     at least 0.5; a query whose won area is below `overlap_threshold` of its own mask area is dropped (its pixels void).
     """
-    void = taxonomy.ignore_id * INSTANCE_DIVISOR
+    void = encode_panoptic(taxonomy.ignore_id, 0)
     panoptic = torch.full(output_size, void, dtype=torch.int32, device=mask_logits.device)
     scores, labels = class_logits.float().softmax(-1).max(-1)
     keep = (labels < class_logits.shape[-1] - 1) & (scores > config.object_mask_threshold)
@@ -78,7 +78,7 @@ def panoptic_inference(class_logits: torch.Tensor, mask_logits: torch.Tensor, ta
             continue
         is_thing = bool(taxonomy.is_thing[label])
         instance_count += is_thing
-        segment_id = label * INSTANCE_DIVISOR + (instance_count if is_thing else 0)
+        segment_id = encode_panoptic(label, instance_count if is_thing else 0)
         segment_of_query[query] = segment_id
         segment = segments.setdefault(segment_id, {'id': segment_id, 'class': label, 'score': score, 'area': 0,
                                                    'is_thing': is_thing})
@@ -86,17 +86,3 @@ def panoptic_inference(class_logits: torch.Tensor, mask_logits: torch.Tensor, ta
         segment['area'] += final_area
     segment_map = torch.tensor(segment_of_query, dtype=torch.int32, device=owner.device)[owner]
     return torch.where(owner_inside, segment_map, panoptic), list(segments.values())
-
-
-def semantic_inference(class_logits: torch.Tensor, mask_logits: torch.Tensor,
-                       output_size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-pixel class (H, W) long and confidence (H, W) float in [0, 1].
-
-    Class scores are sum_q p(class | q) * mask_q(pixel) over all queries ("no object" dropped), computed at mask
-    resolution and resized bilinearly; the confidence is the winning class's share of the pixel's total score.
-    """
-    class_probs = class_logits.float().softmax(-1)[:, :-1]  # (Q, K)
-    scores = torch.einsum('qk,qhw->khw', class_probs, mask_logits.float().sigmoid())  # (K, h, w)
-    scores = F.interpolate(scores[None], size=output_size, mode='bilinear', align_corners=False)[0]  # (K, H, W)
-    best, labels = scores.max(0)
-    return labels, best / scores.sum(0).clamp(min=1e-6)

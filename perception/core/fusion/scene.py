@@ -3,9 +3,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from perception.core.clouds import SCENE_POINT
+from perception.core.clouds import SCENE_POINT, pack_rgb
 from perception.core.fusion.fuse import FusedScene
-from perception.ros_utils.conversions import pack_rgb
 from perception.taxonomy import Taxonomy
 
 

@@ -1,126 +1,15 @@
-"""numpy <-> sensor_msgs / geometry_msgs conversions, for rclpy messages and rosbags dataclasses alike.
+"""numpy <-> sensor_msgs / geometry_msgs: PointCloud2, Image, CameraInfo and TransformStamped.
 
 Readers are duck-typed: they accept any object with the message's fields and return views of its `data` where they
-can. Builders take a `MessageTypes` naming the classes to instantiate: `rclpy_types()` or `rosbags_types()`. This
-module never imports rclpy, so ROS-free code (core, simulator, bag tools) can use it with rosbags.
-Stamps are int nanoseconds. Malformed messages raise `ValueError` with a one-line message.
+can. Builders take a `MessageTypes` naming the classes to instantiate (`rclpy_types()` or `rosbags_types()`).
+Malformed messages raise `ValueError` with a one-line message.
 """
-import array
-import importlib
-from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
 from perception.core.geometry import CameraIntrinsics, make_transform, transform_to_quaternion
-
-NS_PER_S = 1_000_000_000
-
-
-# The message classes the builders use: name -> ROS type.
-MESSAGE_TYPES = {
-    'Time': 'builtin_interfaces/msg/Time', 'Duration': 'builtin_interfaces/msg/Duration',
-    'Header': 'std_msgs/msg/Header', 'ColorRGBA': 'std_msgs/msg/ColorRGBA',
-    'PointField': 'sensor_msgs/msg/PointField', 'PointCloud2': 'sensor_msgs/msg/PointCloud2',
-    'Image': 'sensor_msgs/msg/Image', 'RegionOfInterest': 'sensor_msgs/msg/RegionOfInterest',
-    'CameraInfo': 'sensor_msgs/msg/CameraInfo', 'Vector3': 'geometry_msgs/msg/Vector3',
-    'Point': 'geometry_msgs/msg/Point', 'Quaternion': 'geometry_msgs/msg/Quaternion',
-    'Pose': 'geometry_msgs/msg/Pose', 'Transform': 'geometry_msgs/msg/Transform',
-    'TransformStamped': 'geometry_msgs/msg/TransformStamped', 'Marker': 'visualization_msgs/msg/Marker',
-    'MarkerArray': 'visualization_msgs/msg/MarkerArray', 'MeshFile': 'visualization_msgs/msg/MeshFile',
-    'CompressedImage': 'sensor_msgs/msg/CompressedImage', 'KeyValue': 'diagnostic_msgs/msg/KeyValue',
-    'DiagnosticStatus': 'diagnostic_msgs/msg/DiagnosticStatus',
-    'DiagnosticArray': 'diagnostic_msgs/msg/DiagnosticArray',
-}
-
-
-@dataclass(frozen=True)
-class MessageTypes:
-    """Message classes the builders instantiate (one attribute per MESSAGE_TYPES name), and how a message with a
-    uint8[] `data` field is made: `with_bytes(message_class, values, **fields)` returns a message whose `data`
-    holds the bytes of the array `values` and whose other fields are `fields`.
-    """
-
-    Time: type
-    Duration: type
-    Header: type
-    ColorRGBA: type
-    PointField: type
-    PointCloud2: type
-    Image: type
-    RegionOfInterest: type
-    CameraInfo: type
-    Vector3: type
-    Point: type
-    Quaternion: type
-    Pose: type
-    Transform: type
-    TransformStamped: type
-    Marker: type
-    MarkerArray: type
-    MeshFile: type
-    CompressedImage: type
-    KeyValue: type
-    DiagnosticStatus: type
-    DiagnosticArray: type
-    with_bytes: Callable[..., Any]
-
-
-def _flat_bytes(values: np.ndarray) -> np.ndarray:
-    """The array's bytes as a flat uint8 view (a copy only if it is not C-contiguous)."""
-    return np.ascontiguousarray(values).reshape(-1).view(np.uint8)
-
-
-def _rclpy_with_bytes(message_class: type, values: np.ndarray, **fields):
-    # rclpy keeps an assigned array('B') as is; its constructor would copy `data` once more, and an ndarray would be
-    # copied element by element (hundreds of ms).
-    msg = message_class(**fields)
-    data = array.array('B')
-    data.frombytes(_flat_bytes(values))
-    msg.data = data
-    return msg
-
-
-def _rosbags_with_bytes(message_class: type, values: np.ndarray, **fields):
-    return message_class(data=_flat_bytes(values).copy(), **fields)
-
-
-def rclpy_message_class(msgtype: str) -> type:
-    """'sensor_msgs/msg/Image' -> sensor_msgs.msg.Image (imports the message package)."""
-    package, interface, name = msgtype.split('/')
-    return getattr(importlib.import_module(f'{package}.{interface}'), name)
-
-
-@lru_cache(maxsize=1)
-def rclpy_types() -> MessageTypes:
-    """The rclpy message classes (imports the ROS message packages on first use)."""
-    return MessageTypes(**{name: rclpy_message_class(msgtype) for name, msgtype in MESSAGE_TYPES.items()},
-                        with_bytes=_rclpy_with_bytes)
-
-
-@lru_cache(maxsize=1)
-def ros2_typestore():
-    """The rosbags typestore of ROS 2 Kilted, shared (do not register types into it)."""
-    from rosbags.typesys import get_typestore, Stores
-    return get_typestore(Stores.ROS2_KILTED)
-
-
-def rosbags_types(typestore=None) -> MessageTypes:
-    """The rosbags dataclasses of `typestore` (default: `ros2_typestore()`)."""
-    types = (ros2_typestore() if typestore is None else typestore).types
-    return MessageTypes(**{name: types[msgtype] for name, msgtype in MESSAGE_TYPES.items()},
-                        with_bytes=_rosbags_with_bytes)
-
-
-def stamp_to_ns(stamp) -> int:
-    """builtin_interfaces/Time -> int nanoseconds."""
-    return stamp.sec * NS_PER_S + stamp.nanosec
-
-
-def make_header(types: MessageTypes, frame_id: str, stamp_ns: int):
-    sec, nanosec = divmod(int(stamp_ns), NS_PER_S)
-    return types.Header(stamp=types.Time(sec=sec, nanosec=nanosec), frame_id=frame_id)
+from perception.msgs.types import MessageTypes, make_header, stamp_to_ns
 
 
 # PointCloud2 ------------------------------------------------------------------------------------------------------
@@ -183,15 +72,6 @@ def _xyz(points: np.ndarray) -> np.ndarray:
     return xyz
 
 
-def pointcloud2_to_xyz(msg, drop_invalid: bool = True) -> tuple[np.ndarray, int]:
-    """(N, 3) float32 coordinates of a PointCloud2 and how many NaN/inf points were dropped (0 if not dropping)."""
-    xyz = _xyz(pointcloud2_to_array(msg))
-    if not drop_invalid:
-        return xyz, 0
-    valid = np.isfinite(xyz).all(axis=1)
-    return xyz[valid], int(valid.size - np.count_nonzero(valid))
-
-
 def array_to_pointcloud2(types: MessageTypes, points: np.ndarray, frame_id: str, stamp_ns: int):
     """A little-endian PointCloud2 from a structured array of shape (N,) or (height, width) (organised).
 
@@ -219,21 +99,6 @@ def array_to_pointcloud2(types: MessageTypes, points: np.ndarray, frame_id: str,
     return types.with_bytes(types.PointCloud2, points, header=make_header(types, frame_id, stamp_ns), height=height,
                             width=width, fields=fields, is_bigendian=False, point_step=point_step,
                             row_step=point_step * width, is_dense=is_dense)
-
-
-def pack_rgb(rgb: np.ndarray) -> np.ndarray:
-    """(..., 3) uint8 colours -> (...) float32 with bits 0x00RRGGBB: the PointCloud2 `rgb` field as RViz reads it."""
-    rgb = np.asarray(rgb)
-    if rgb.dtype != np.uint8 or rgb.shape[-1:] != (3,):
-        raise ValueError(f'pack_rgb needs uint8 colours of shape (..., 3); got {rgb.dtype} {rgb.shape}')
-    channels = rgb.astype(np.uint32)
-    return (channels[..., 0] << 16 | channels[..., 1] << 8 | channels[..., 2]).view(np.float32)
-
-
-def unpack_rgb(packed: np.ndarray) -> np.ndarray:
-    """The inverse of `pack_rgb`: (...) float32 -> (..., 3) uint8."""
-    bits = np.ascontiguousarray(packed, np.float32).view(np.uint32)
-    return (np.stack([bits >> 16, bits >> 8, bits], axis=-1) & 0xFF).astype(np.uint8)
 
 
 # Image ------------------------------------------------------------------------------------------------------------

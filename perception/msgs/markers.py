@@ -1,10 +1,9 @@
-"""Builders of the graph's non-image outputs, for rclpy messages and rosbags dataclasses alike (no rclpy import):
-instance markers for RViz and per-stage latency diagnostics."""
+"""RViz markers of the scene's instances: one translucent box in the class colour and one text label each."""
 import numpy as np
 from scipy.spatial.transform import Rotation
 
 from perception.core.fusion.scene import InstanceBox
-from perception.ros_utils.conversions import MessageTypes, make_header
+from perception.msgs.types import MessageTypes, make_header
 from perception.taxonomy import Taxonomy
 
 MARKER_LIFETIME_NS = 300_000_000  # a box outlives its sweep by under 3 frames at 10 Hz
@@ -41,12 +40,3 @@ def instance_markers(types: MessageTypes, boxes: list[InstanceBox], frame_id: st
                                position=box.center + [0, 0, box.size[2] / 2 + 0.4], scale=(0.6, 0.6, 0.6),
                                text=f'{taxonomy.names[box.label]} {box.instance}'))
     return types.MarkerArray(markers=markers)
-
-
-def latency_diagnostics(types: MessageTypes, node: str, stamp_ns: int, timing_ms: dict, counters: dict):
-    """DiagnosticArray with one status for `node`: per-stage latency ('<stage>_ms') and counters."""
-    values = [types.KeyValue(key=f'{stage}_ms', value=f'{ms:.2f}') for stage, ms in timing_ms.items()]
-    values += [types.KeyValue(key=key, value=str(value)) for key, value in counters.items()]
-    status = types.DiagnosticStatus(level=types.DiagnosticStatus.OK, name=f'perception/{node}', message='latency',
-                                    hardware_id='', values=values)
-    return types.DiagnosticArray(header=make_header(types, '', stamp_ns), status=[status])
