@@ -32,6 +32,7 @@ setup(
             'perception-replay = perception.replay.cli:main',
             'perception-play = perception.replay.play:main',
             'perception-demo = perception.replay.demo:main',
+            'perception-eval = perception.eval.cli:main',
             'camera_segmentation = perception.nodes.camera_segmentation:main',
             'lidar_segmentation = perception.nodes.lidar_segmentation:main',
             'fusion = perception.nodes.fusion:main',
