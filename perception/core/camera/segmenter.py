@@ -15,6 +15,7 @@ from perception.core.camera.panoptic import PanopticInferenceConfig, panoptic_in
 from perception.core.camera.propagation import FlowEstimator, PropagationConfig, decide_key_frame, warp_pyramid
 from perception.core.device import select_device
 from perception.core.parameters import section
+from perception.export.runtime import RUNTIMES, RuntimeCameraNet
 from perception.models.camera_net import load_camera_net
 from perception.models.mmseg_net import MMSegNet
 from perception.paths import WEIGHTS_DIR
@@ -25,7 +26,7 @@ from perception.taxonomy import load_taxonomy
 class CameraSegmenterConfig:
     weights: Path | None = WEIGHTS_DIR / 'camera.pt'  # mmseg backend: its checkpoint (None: random, for tests)
     device: str = 'auto'
-    backend: str = 'native'         # 'native' (perception-train camera) or 'mmseg' (an mmsegmentation model)
+    backend: str = 'native'  # native (perception-train), mmseg, onnx / openvino (perception-export; weights: manifest)
     mmseg_config: Path | None = None
     panoptic: bool = True
     input_width: int | None = None  # None: segment at the input size; else see core.camera.image_size
@@ -76,8 +77,13 @@ class CameraSegmenter:
             self.net, self.meta = MMSegNet(config.mmseg_config, config.weights, self.device), {}
         elif config.backend == 'native':
             self.net, self.meta = load_camera_net(config.weights, self.device)
+        elif config.backend in RUNTIMES:  # on the CPU, whatever the device
+            if config.weights is None:
+                raise ValueError(f'the {config.backend} backend needs model.weights: a manifest written by '
+                                 'perception-export camera')
+            self.net, self.meta = RuntimeCameraNet(config.weights, config.backend), {}
         else:
-            raise ValueError(f"camera backend must be 'native' or 'mmseg', got {config.backend!r}")
+            raise ValueError(f"camera backend must be 'native', 'mmseg', 'onnx' or 'openvino', got {config.backend!r}")
         if config.panoptic and self.net.panoptic_head is None:
             raise ValueError(f'the camera network ({config.weights}) has no panoptic head; set panoptic to false')
         self.taxonomy = load_taxonomy()
