@@ -22,6 +22,7 @@ unusable weights: one line on stderr); 2 bad command line.
 """
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -175,6 +176,8 @@ def run(args: argparse.Namespace) -> tuple[dict, Path]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    # spconv asks torch.fx whether it is tracing; torch warns about that API once per process: noise for users
+    logging.getLogger('torch.fx._symbolic_trace').setLevel(logging.ERROR)
     try:
         report, path = run(args)
     except (OSError, ValueError) as error:

@@ -10,6 +10,7 @@ the file's own scale: each sensor has its own).
 
 A file that does not hold what its suffix promises raises ValueError naming the file.
 """
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -56,8 +57,8 @@ def _read_kitti_raw(path: Path) -> np.ndarray:
     try:
         with np.load(path) as archive:
             xyz_cm, reflectance = archive['xyz_cm'], archive['reflectance_x80']
-    except KeyError as error:
-        raise ValueError(f'{path}: not the kitti_raw layout (missing {error})') from None
+    except (KeyError, TypeError, ValueError, EOFError, zipfile.BadZipFile) as error:  # TypeError: a lone .npy
+        raise ValueError(f'{path}: not a kitti_raw .npz with xyz_cm and reflectance_x80 ({error})') from None
     if xyz_cm.ndim != 2 or xyz_cm.shape[1] != 3 or reflectance.shape != (len(xyz_cm),):
         raise ValueError(f'{path}: xyz_cm must be (N, 3) and reflectance_x80 (N,), got {xyz_cm.shape} and '
                          f'{reflectance.shape}')
