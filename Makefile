@@ -16,7 +16,7 @@ export FASTDDS_DEFAULT_PROFILES_FILE := $(CURDIR)/config/fastdds_localhost.xml
 # training step 15 s instead of 1.3 s); passive waiting costs nothing when the machine is free.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup setup-mmseg test demo clean
+.PHONY: setup setup-mmseg setup-ray setup-export setup-deploy test demo clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,16 @@ setup-mmseg: setup
 	  if [ -n "$(MMCV_WHEEL)" ]; then $(PY) -m pip install --no-deps "$(MMCV_WHEEL)"; \
 	  else $(PY) -m pip install 'setuptools<70' ninja && \
 	       MMCV_WITH_OPS=1 $(PY) -m pip install --no-deps --no-build-isolation --no-binary mmcv mmcv==2.1.0; fi; }
+
+# Optional: Ray for perception-batch, and ONNX / ONNX Runtime / OpenVINO for perception-export and the onnx /
+# openvino camera backends (wheels only, ~20 s). Without them those tests skip and perception-batch runs --local.
+setup-ray: setup
+	$(PY) -m pip install -r requirements-ray.txt
+
+setup-export: setup
+	$(PY) -m pip install -r requirements-export.txt
+
+setup-deploy: setup-ray setup-export
 
 test: setup
 	$(PY) -m pytest tests

@@ -1,10 +1,18 @@
 """ament_python package: builds with colcon on a ROS 2 distribution and installs with pip."""
 from glob import glob
+from pathlib import Path
 
 from setuptools import find_packages, setup
 
 PACKAGE = 'perception'
 SHARE = f'share/{PACKAGE}'
+
+
+def requirements(name: str) -> list[str]:
+    """The requirement lines of a requirements file beside this one (comments and blank lines left out)."""
+    with open(Path(__file__).resolve().parent / name) as f:
+        return [line.strip() for line in f if line.strip() and not line.startswith('#')]
+
 
 setup(
     name=PACKAGE,
@@ -19,6 +27,7 @@ setup(
         (f'{SHARE}/config/schema', glob('config/schema/*.json')),
     ],
     install_requires=['setuptools'],
+    extras_require={'ray': requirements('requirements-ray.txt'), 'export': requirements('requirements-export.txt')},
     zip_safe=False,
     python_requires='>=3.10',
     maintainer='perception maintainers',
@@ -33,6 +42,8 @@ setup(
             'perception-play = perception.replay.play:main',
             'perception-demo = perception.replay.demo:main',
             'perception-eval = perception.eval.cli:main',
+            'perception-batch = perception.batch.cli:main',
+            'perception-export = perception.export.cli:main',
             'camera_segmentation = perception.nodes.camera_segmentation:main',
             'lidar_segmentation = perception.nodes.lidar_segmentation:main',
             'fusion = perception.nodes.fusion:main',

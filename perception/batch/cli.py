@@ -1,9 +1,9 @@
-"""perception-eval: evaluate many recordings, one perception-replay per recording, pooled into one report.
+"""perception-batch: evaluate many recordings, one perception-replay per recording, pooled into one report.
 
-    perception-eval rosbags/ --out outputs/eval                  # embedded Ray, one task per core
-    perception-eval rosbags/sim3000 rosbags/sim3001 --out DIR --workers 2
-    perception-eval rosbags/ --out DIR --address 127.0.0.1:6379  # join a running Ray cluster
-    perception-eval rosbags/ --out DIR --local                   # no Ray: one recording after another here
+    perception-batch rosbags/ --out outputs/batch                  # embedded Ray, one task per core
+    perception-batch rosbags/sim3000 rosbags/sim3001 --out DIR --workers 2
+    perception-batch rosbags/ --out DIR --address 127.0.0.1:6379   # join a running Ray cluster
+    perception-batch rosbags/ --out DIR --local                    # no Ray: one recording after another here
 
 Writes DIR/<recording>/ (report.md, result.json, the evaluator's counts; the output bag with --keep-bags) and
 DIR/batch.md + DIR/batch.json: a row per recording and the pooled metrics (from the summed confusion matrices). A
@@ -19,7 +19,7 @@ from perception.batch.runner import find_recordings, markdown_table, run_batch
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog='perception-eval', description=__doc__,
+    parser = argparse.ArgumentParser(prog='perception-batch', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('recordings', type=Path, nargs='+', help='bags, or folders of bags')
     parser.add_argument('--out', type=Path, required=True, help='results folder (re-runs skip what is done there)')
@@ -42,7 +42,7 @@ def main(argv=None) -> int:
         batch = run_batch(recordings, args.out, options, 'local' if args.local else 'ray', args.address,
                           args.workers)
     except (FileNotFoundError, ValueError, ImportError, ConnectionError) as error:
-        print(f'perception-eval: {error}', file=sys.stderr)
+        print(f'perception-batch: {error}', file=sys.stderr)
         return 1
     print(markdown_table(batch))
     failed = [row['recording'] for row in batch.rows if row['status'] != 'done']

@@ -38,7 +38,7 @@ class ReplayResult:
     output_bag: Path
     latency_ms: dict                   # stage -> per-frame milliseconds
     samples: dict = field(default_factory=dict)  # a few frames' images and scenes for the report
-    evaluator: DriveEvaluator | None = None  # the counts behind summary (pooled by perception-eval)
+    evaluator: DriveEvaluator | None = None  # the counts behind summary (pooled by perception-batch)
 
 
 def _load_configs(params: Path | None, backend: str | None):

@@ -1,4 +1,4 @@
-"""perception-eval: a batch on Ray equals the recordings replayed one after another, pooled metrics come from the
+"""perception-batch: a batch on Ray equals the recordings replayed one after another, pooled metrics come from the
 summed counts, a re-run skips what is done, and a broken recording is reported while the others finish."""
 import importlib.util
 import json
