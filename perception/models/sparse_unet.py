@@ -129,6 +129,24 @@ class SparseUNet(nn.Module):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
 
+    @staticmethod
+    def select_input_features(state_dict: dict, keep: list[int], in_channels: int) -> dict:
+        """A state dict of this network reading only input features `keep` (indices into the `in_channels` it was
+        trained with): the input-feature axes of the input norm, the stem convolution and the point branch
+        (which reads [feat, feat - voxel mean], 2F wide) are sliced. For fine-tuning without a feature."""
+        doubled = keep + [in_channels + i for i in keep]
+        sliced = dict(state_dict)
+        for name, value in state_dict.items():
+            if name.startswith('input_norm.') and value.ndim == 1:
+                sliced[name] = value[keep]
+            elif name == 'stem.0.conv.weight':  # (out, k, k, k, in)
+                sliced[name] = value[..., keep]
+            elif name.startswith('point_branch.0.') and value.ndim == 1:
+                sliced[name] = value[doubled]
+            elif name == 'point_branch.1.0.weight':  # (point_channels, 2F)
+                sliced[name] = value[:, doubled]
+        return sliced
+
     def forward(self, batch: PointBatch) -> torch.Tensor:
         grid_coord = batch.grid_coord
         # Strided convolutions drop the last row of an odd extent: round the extent up to a multiple of the stride.

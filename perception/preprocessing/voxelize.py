@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 import torch
 
-POINT_FEATURES = ('x', 'y', 'z', 'intensity', 'range')
+POINT_FEATURES = ('x', 'y', 'z', 'intensity', 'range')  # every per-point input a network may be trained on
 
 
 def valid_point_mask(points: np.ndarray, min_range: float, max_range: float) -> np.ndarray:
@@ -20,10 +20,22 @@ def valid_point_mask(points: np.ndarray, min_range: float, max_range: float) -> 
     return finite & (distance >= min_range) & (distance <= max_range)
 
 
-def point_features(points: torch.Tensor) -> torch.Tensor:
-    """(N, 4) x, y, z, intensity -> (N, 5) features in `POINT_FEATURES` order."""
+def check_features(features) -> tuple[str, ...]:
+    """The feature names as a tuple; ValueError for an unknown or repeated name."""
+    features = tuple(features)
+    unknown = [f for f in features if f not in POINT_FEATURES]
+    if unknown or len(set(features)) != len(features) or not features:
+        raise ValueError(f'point features must be distinct names from {POINT_FEATURES}, got {features}')
+    return features
+
+
+def point_features(points: torch.Tensor, features=POINT_FEATURES) -> torch.Tensor:
+    """(N, 4) x, y, z, intensity -> (N, F) the named features in the given order (a network trained without
+    intensity never sees it)."""
     distance = torch.linalg.vector_norm(points[:, :3], dim=1, keepdim=True)
-    return torch.cat([points[:, :4], distance], dim=1)
+    columns = {'x': points[:, 0:1], 'y': points[:, 1:2], 'z': points[:, 2:3], 'intensity': points[:, 3:4],
+               'range': distance}
+    return torch.cat([columns[name] for name in check_features(features)], dim=1)
 
 
 @dataclass
@@ -33,7 +45,7 @@ class PointBatch:
     With N points in all, B clouds and V occupied voxels:
 
     - ``coord`` (N, 3) float32: x, y, z in metres, cloud 0's points first, then cloud 1's, ...
-    - ``feat`` (N, F) float32: per-point network input, `POINT_FEATURES` order.
+    - ``feat`` (N, F) float32: per-point network input, the model's features (a subset of `POINT_FEATURES`).
     - ``offset`` (B,) int64: end of each cloud in the point axis; cloud b is ``coord[offset[b-1]:offset[b]]``.
     - ``label`` (N,) int64 or None: training ids, 255 = ignore.
     - ``grid_coord`` (V, 4) int32 or None: (cloud index, i, j, k) of each occupied voxel, i, j, k >= 0.
@@ -65,15 +77,17 @@ class PointBatch:
         return PointBatch(**{name: None if value is None else value.to(device) for name, value in values.items()})
 
 
-def collate(clouds, labels=None) -> PointBatch:
-    """Concatenate (N_b, 4) x, y, z, intensity clouds (numpy or torch) into a PointBatch, labels optional."""
+def collate(clouds, labels=None, features=POINT_FEATURES) -> PointBatch:
+    """Concatenate (N_b, 4) x, y, z, intensity clouds (numpy or torch) into a PointBatch of the named features,
+    labels optional."""
     clouds = [torch.as_tensor(cloud, dtype=torch.float32) for cloud in clouds]
     if not clouds:
         raise ValueError('collate needs at least one cloud')
     points = torch.cat(clouds)
     offset = torch.cumsum(torch.tensor([len(cloud) for cloud in clouds], device=points.device), 0)
     label = None if labels is None else torch.cat([torch.as_tensor(lab).long() for lab in labels]).to(points.device)
-    return PointBatch(coord=points[:, :3].contiguous(), feat=point_features(points), offset=offset, label=label)
+    return PointBatch(coord=points[:, :3].contiguous(), feat=point_features(points, features), offset=offset,
+                      label=label)
 
 
 def _linear_keys(cells: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,9 @@ from perception.core.lidar.segmenter import BACKENDS, LidarModel, default_weight
 from perception.eval.metrics import ConfusionMatrix
 from perception.io.semantickitti import frame_paths, list_frames, read_frame
 from perception.models.losses import WEIGHTING_METHODS, SegmentationLoss, class_weights
-from perception.preprocessing.voxelize import PointBatch, collate, grid_chunks, valid_point_mask, voxelize
+from perception.models.sparse_unet import SparseUNet
+from perception.preprocessing.voxelize import (POINT_FEATURES, PointBatch, collate, grid_chunks, valid_point_mask,
+                                               voxelize)
 from perception.splits import load_splits
 from perception.taxonomy import Taxonomy, load_taxonomy
 from perception.train.common import (TrainRun, adamw_one_cycle, add_training_arguments, check_training_arguments,
@@ -59,7 +61,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--chunk-points', type=int, default=16384, help='PointNet++ points per chunk')
     parser.add_argument('--min-range', type=float, default=1.0, help='metres; closer points are not used')
     parser.add_argument('--max-range', type=float, default=100.0)
-    parser.add_argument('--no-augment', action='store_true', help='no rotation, flip, scaling or jitter')
+    parser.add_argument('--augment', choices=('none', 'geometry', 'sensor'), default='geometry',
+                        help='none; geometry: rotation, flip, scaling, jitter; sensor: also mounting height and '
+                             'tilt, density, beams and intensity, for real sensors (default: geometry)')
+    parser.add_argument('--features', nargs='+', default=POINT_FEATURES, choices=POINT_FEATURES,
+                        help='per-point inputs, recorded in the weights (leave out intensity for a model that '
+                             'does not depend on one sensor\'s reflectance scale; default: all)')
+    parser.add_argument('--init', type=Path, help='fine-tune these weights of the same backend (a feature they '
+                                                  'read and --features leaves out is dropped: sparse only)')
     parser.add_argument('--val-frames', type=int, default=40, help='val sweeps per evaluation (0: all)')
     parser.add_argument('--threads', type=int, help='torch CPU threads of the training process')
     args = parser.parse_args(argv)
@@ -79,14 +88,35 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 @dataclass(frozen=True)
 class Augmentation:
-    """Random yaw about the sensor's z axis, left-right mirror, isotropic scaling and per-point jitter."""
+    """Geometry: random yaw about the sensor's z axis, left-right mirror, isotropic scaling, per-point jitter.
+    Sensor (so that no one LiDAR's traits become class cues): mounting height and tilt, point density (random
+    thinning, and every 2nd or 4th beam dropped as on 32- and 16-beam sensors), and intensity (per-sweep gain,
+    gamma and quantisation, returns with zero reflectance, or no intensity at all)."""
 
     rotate: bool = True
     flip: bool = True
     scale: tuple[float, float] = (0.95, 1.05)
     jitter: float = 0.01  # metres (standard deviation, clipped at 3 sigma)
+    height_shift: float = 0.0  # metres, uniform +-: the sensor mounted higher or lower
+    tilt_deg: float = 0.0  # degrees, uniform +- about x and y: mounting pitch and roll
+    thinning: tuple[float, float] = (1.0, 1.0)  # share of points kept, uniform in this range
+    beam_drop_p: float = 0.0  # probability of keeping only every 2nd or 4th beam
+    beam_spacing_deg: float = 0.425  # elevation between beams of the sweeps trained on
+    intensity_gain: float = 1.0  # per-sweep gain, log-uniform in [1/g, g]
+    intensity_gamma: float = 1.0  # per-sweep gamma, log-uniform in [1/g, g]
+    intensity_zero: float = 0.0  # largest share of returns set to zero reflectance
+    intensity_drop_p: float = 0.0  # probability of a sweep with all intensities zero
 
-    def __call__(self, points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    @classmethod
+    def sensor_robust(cls) -> 'Augmentation':
+        """The ranges used for the real-data recipe."""
+        return cls(height_shift=0.25, tilt_deg=2.0, thinning=(0.5, 1.0), beam_drop_p=0.3, intensity_gain=3.0,
+                   intensity_gamma=2.0, intensity_zero=0.15, intensity_drop_p=0.3)
+
+    def __call__(self, points: np.ndarray, labels: np.ndarray,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        keep = self._density(points, rng)
+        points, labels = points[keep], labels[keep]
         xyz = points[:, :3].astype(np.float64)
         if self.rotate:
             angle = rng.uniform(0.0, 2.0 * math.pi)
@@ -94,9 +124,39 @@ class Augmentation:
             xyz = xyz @ np.array([[cos, -sin, 0.0], [sin, cos, 0.0], [0.0, 0.0, 1.0]]).T
         if self.flip and rng.random() < 0.5:
             xyz[:, 1] = -xyz[:, 1]
+        if self.tilt_deg:
+            pitch, roll = np.radians(rng.uniform(-self.tilt_deg, self.tilt_deg, 2))
+            cp, sp, cr, sr = math.cos(pitch), math.sin(pitch), math.cos(roll), math.sin(roll)
+            tilt = np.array([[cp, 0, sp], [0, 1, 0], [-sp, 0, cp]]) @ np.array([[1, 0, 0], [0, cr, -sr], [0, sr, cr]])
+            xyz = xyz @ tilt.T
         xyz *= rng.uniform(*self.scale)
+        xyz[:, 2] -= rng.uniform(-self.height_shift, self.height_shift)  # a higher sensor sees the ground lower
         xyz += np.clip(rng.normal(0.0, self.jitter, xyz.shape), -3 * self.jitter, 3 * self.jitter)
-        return np.hstack([xyz, points[:, 3:4]]).astype(np.float32)
+        return np.hstack([xyz, self._intensity(points[:, 3:4], rng)]).astype(np.float32), labels
+
+    def _density(self, points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        keep = rng.random(len(points)) < rng.uniform(*self.thinning)
+        if rng.random() < self.beam_drop_p:
+            elevation = np.degrees(np.arctan2(points[:, 2], np.linalg.norm(points[:, :2], axis=1)))
+            beam = np.floor(elevation / self.beam_spacing_deg).astype(np.int64)
+            every = int(rng.choice([2, 4]))
+            keep &= beam % every == rng.integers(every)
+        return keep
+
+    def _intensity(self, intensity: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if (self.intensity_gain, self.intensity_gamma, self.intensity_zero, self.intensity_drop_p) == (1, 1, 0, 0):
+            return intensity
+        if rng.random() < self.intensity_drop_p:
+            return np.zeros_like(intensity)
+        log_gain, log_gamma = math.log(self.intensity_gain), math.log(self.intensity_gamma)
+        intensity = np.clip(intensity, 0.0, 1.0) ** math.exp(rng.uniform(-log_gamma, log_gamma))
+        intensity = np.clip(intensity * math.exp(rng.uniform(-log_gain, log_gain)), 0.0, 1.0)
+        if self.intensity_zero:
+            intensity[rng.random(len(intensity)) < rng.uniform(0.0, self.intensity_zero)] = 0.0
+        if self.intensity_gain != 1.0:
+            levels = int(rng.choice([80, 100, 255]))  # reflectance stored as 1/80 (KITTI), 1/100 or 8 bits
+            intensity = np.round(intensity * levels) / levels
+        return intensity
 
 
 class LidarSweeps(Dataset):
@@ -120,7 +180,7 @@ class LidarSweeps(Dataset):
         keep = valid_point_mask(points, self.min_range, self.max_range)
         points, labels = points[keep], labels[keep].astype(np.int64)
         if self.augmentation is not None:
-            points = self.augmentation(points, np.random.default_rng(int(torch.randint(2 ** 62, ()))))
+            points, labels = self.augmentation(points, labels, np.random.default_rng(int(torch.randint(2 ** 62, ()))))
         return points, labels
 
 
@@ -143,8 +203,9 @@ class TrainingBatch:
     """DataLoader collate: sweeps -> the backend's PointBatch (sparse: voxelised sweeps; PointNet++: one random
     grid-sampled chunk per sweep), built with the same functions as LidarModel.prepare."""
 
-    def __init__(self, backend: str, voxel_size: float, chunk_points: int):
+    def __init__(self, backend: str, voxel_size: float, chunk_points: int, features=POINT_FEATURES):
         self.backend, self.voxel_size, self.chunk_points = backend, voxel_size, chunk_points
+        self.features = tuple(features)
 
     def __call__(self, samples) -> PointBatch:
         samples = [(points, labels) for points, labels in samples if len(points)]
@@ -152,10 +213,11 @@ class TrainingBatch:
             raise ValueError('a training batch without points: are --min-range / --max-range right?')
         clouds, labels = zip(*samples)
         if self.backend == 'sparse':
-            return voxelize(collate(clouds, labels), self.voxel_size)
+            return voxelize(collate(clouds, labels, self.features), self.voxel_size)
         chosen = [grid_chunks(torch.from_numpy(cloud[:, :3]), self.voxel_size, self.chunk_points).index[0].numpy()
                   for cloud in clouds]
-        return collate([c[i] for c, i in zip(clouds, chosen)], [lab[i] for lab, i in zip(labels, chosen)])
+        return collate([c[i] for c, i in zip(clouds, chosen)], [lab[i] for lab, i in zip(labels, chosen)],
+                       self.features)
 
 
 def _single_thread_worker(_: int) -> None:
@@ -179,10 +241,33 @@ def evaluate(model: LidarModel, sweeps: LidarSweeps, taxonomy: Taxonomy, max_fra
 
 
 def _build_model(args, num_classes: int) -> LidarModel:
+    if args.init:
+        return _fine_tuned(args)
     if args.backend == 'sparse':
         config = {'num_classes': num_classes, 'channels': tuple(args.channels), 'point_channels': args.point_channels}
-        return LidarModel.build('sparse', config, args.voxel_size)
-    return LidarModel.build('pointnet2', {'num_classes': num_classes}, args.voxel_size, args.chunk_points)
+        return LidarModel.build('sparse', config, args.voxel_size, features=args.features)
+    return LidarModel.build('pointnet2', {'num_classes': num_classes}, args.voxel_size, args.chunk_points,
+                            features=args.features)
+
+
+def _fine_tuned(args) -> LidarModel:
+    """The --init weights as a model reading --features (its own voxel size and hyper-parameters)."""
+    trained = LidarModel.load(args.init)
+    if trained.backend != args.backend:
+        raise ValueError(f'{args.init} holds a {trained.backend} model, not {args.backend}')
+    features = tuple(args.features)
+    missing = [f for f in features if f not in trained.features]
+    if missing or (features != trained.features and args.backend != 'sparse'):
+        raise ValueError(f'{args.init} reads {trained.features}: cannot fine-tune it to read {features}')
+    args.voxel_size, args.chunk_points = trained.voxel_size, trained.chunk_points
+    config = {k: v for k, v in vars(trained.network.config).items() if k != 'in_channels'}
+    model = LidarModel.build(args.backend, config, trained.voxel_size, trained.chunk_points, features)
+    state = trained.network.state_dict()
+    if features != trained.features:
+        state = SparseUNet.select_input_features(state, [trained.features.index(f) for f in features],
+                                                 len(trained.features))
+    model.network.load_state_dict(state)
+    return model
 
 
 def main(argv=None) -> int:
@@ -200,7 +285,8 @@ def main(argv=None) -> int:
         for sequences, split in ((train_sequences, 'train'), (val_sequences, 'val')):
             splits.check_simulated([f'sim{int(s)}' for s in sequences
                                     if (args.data / 'meta' / f'sim{int(s)}.yaml').exists()], split)
-        augmentation = None if args.no_augment else Augmentation()
+        augmentation = {'none': None, 'geometry': Augmentation(),
+                        'sensor': Augmentation.sensor_robust()}[args.augment]
         train = LidarSweeps(args.data, train_sequences, args.min_range, args.max_range, augmentation)
         val = LidarSweeps(args.data, val_sequences, args.min_range, args.max_range)
         model = _build_model(args, taxonomy.num_classes).to(device)
@@ -216,7 +302,7 @@ def main(argv=None) -> int:
     run = TrainRun.from_args(f'lidar {args.backend}', args)
     loader = training_loader(train, batch_size=args.batch_size, workers=args.workers,
                              drop_last=len(train) >= args.batch_size,
-                             collate_fn=TrainingBatch(args.backend, args.voxel_size, args.chunk_points),
+                             collate_fn=TrainingBatch(args.backend, args.voxel_size, args.chunk_points, model.features),
                              worker_init_fn=_single_thread_worker)
 
     def train_step(batch) -> torch.Tensor:
@@ -238,8 +324,10 @@ def main(argv=None) -> int:
                'val_miou': round(100 * confusion.miou(), 2),
                'val_iou': {name: round(100 * float(v), 2) for name, v in zip(taxonomy.names, confusion.iou())}}
     data = {'root': str(args.data), 'train_frames': len(train), 'train_sequences': train.sequences,
-            'val_frames': len(val), 'val_sequences': val.sequences}
+            'val_frames': len(val), 'val_sequences': val.sequences, 'augmentation': args.augment}
     meta = provenance(started, data, results)
+    if args.init:
+        meta['initialised_from'] = {'weights': str(args.init), 'record': LidarModel.load(args.init).record}
     model.save(args.out, taxonomy.names, meta)
     print(f'val mIoU {results["val_miou"]:.1f}; wrote {args.out} and {write_record(args.out, meta)}')
     shutil.copy(args.out, args.run_dir / 'final.pt')

@@ -82,10 +82,76 @@ def test_missing_data_is_a_clear_error(tmp_path, capsys):
 def test_augmentation_is_a_rigid_mirror_scale_and_small_jitter():
     rng = np.random.default_rng(0)
     points = rng.uniform(-10, 10, (500, 4)).astype(np.float32)
-    augmented = Augmentation(scale=(1.0, 1.0), jitter=0.0)(points, rng)
+    labels = np.arange(500)
+    augmented, kept = Augmentation(scale=(1.0, 1.0), jitter=0.0)(points, labels, rng)
+    assert np.array_equal(kept, labels)
     distances = np.linalg.norm(points[:, None, :3] - points[None, :20, :3], axis=2)
     augmented_distances = np.linalg.norm(augmented[:, None, :3] - augmented[None, :20, :3], axis=2)
     np.testing.assert_allclose(augmented_distances, distances, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(augmented[:, 2:], points[:, 2:], atol=1e-5)  # z and intensity unchanged
-    jittered = Augmentation(rotate=False, flip=False, scale=(1.0, 1.0), jitter=0.01)(points, rng)
+    jittered, _ = Augmentation(rotate=False, flip=False, scale=(1.0, 1.0), jitter=0.01)(points, labels, rng)
     assert 0 < np.abs(jittered[:, :3] - points[:, :3]).max() <= 0.03 + 1e-6
+
+
+def _beam_sweep(rng, beams=64, spacing=0.425):
+    """Points on `beams` elevation rings (the training sweeps' beam spacing), labelled with their ring."""
+    ring = rng.integers(0, beams, 6000)
+    elevation = np.radians(-(ring + 0.5) * spacing)
+    azimuth, distance = rng.uniform(0, 2 * np.pi, 6000), rng.uniform(5, 30, 6000)
+    xyz = np.stack([distance * np.cos(elevation) * np.cos(azimuth), distance * np.cos(elevation) * np.sin(azimuth),
+                    distance * np.sin(elevation)], axis=1)
+    return np.hstack([xyz, rng.uniform(0.1, 0.9, (6000, 1))]).astype(np.float32), ring
+
+
+def test_sensor_augmentation_thins_beams_and_keeps_labels_with_their_points():
+    rng = np.random.default_rng(1)
+    points, ring = _beam_sweep(rng)
+    only_beams = Augmentation(rotate=False, flip=False, scale=(1, 1), jitter=0.0, beam_drop_p=1.0)
+    for _ in range(5):
+        augmented, kept_ring = only_beams(points, ring, rng)
+        rings = np.unique(kept_ring)
+        assert len(rings) in (16, 32) and len(np.unique(rings % (64 // len(rings)))) == 1  # every 2nd or 4th beam
+        np.testing.assert_allclose(augmented[:, :3], points[np.isin(ring, rings), :3], atol=1e-5)
+    thinned, _ = Augmentation(thinning=(0.5, 0.5))(points, ring, rng)
+    assert 0.45 < len(thinned) / len(points) < 0.55
+
+
+def test_sensor_augmentation_moves_the_ground_and_rescales_intensity():
+    rng = np.random.default_rng(2)
+    points = np.hstack([rng.uniform(-20, 20, (2000, 2)), np.full((2000, 1), -1.73),
+                        rng.uniform(0.05, 0.95, (2000, 1))]).astype(np.float32)
+    labels = np.zeros(2000)
+    heights, zeros, medians = [], [], []
+    augmentation = Augmentation(rotate=False, flip=False, scale=(1, 1), jitter=0.0, height_shift=0.25,
+                                intensity_gain=3.0, intensity_gamma=2.0, intensity_zero=0.15, intensity_drop_p=0.3)
+    for _ in range(40):
+        augmented, _ = augmentation(points, labels, rng)
+        assert np.ptp(augmented[:, 2]) < 1e-5 and abs(augmented[0, 2] + 1.73) <= 0.25 + 1e-5  # still a plane
+        heights.append(augmented[0, 2])
+        zeros.append((augmented[:, 3] == 0).mean())
+        medians.append(np.median(augmented[:, 3]))
+        assert augmented[:, 3].min() >= 0 and augmented[:, 3].max() <= 1
+    assert np.ptp(heights) > 0.2
+    assert sum(z == 1.0 for z in zeros) >= 4  # whole sweeps without intensity (p = 0.3 of 40)
+    assert 0 < np.median([z for z in zeros if z < 1]) <= 0.15
+    assert np.ptp(medians) > 0.3  # the intensity scale differs from sweep to sweep
+
+
+@pytest.mark.skipif(spconv is None, reason='spconv is not installed')
+def test_fine_tuning_without_intensity_records_the_features(kitti_root, tmp_path):
+    tiny = ('--channels', '8', '16', '--point-channels', '8', '--voxel-size', '0.3')
+    code, base = _train(kitti_root, tmp_path, 'sparse', '--steps', '2', *tiny)
+    assert code == 0
+    code, out = _train(kitti_root, tmp_path / 'tuned', 'sparse', '--steps', '2', '--init', str(base),
+                       '--features', 'x', 'y', 'z', 'range', '--augment', 'sensor')
+    assert code == 0
+    segmenter = LidarSegmenter(LidarSegmenterConfig(backend='sparse', weights=str(out), device='cpu'))
+    assert segmenter.model.features == ('x', 'y', 'z', 'range') and segmenter.model.voxel_size == 0.3
+    rng = np.random.default_rng(0)
+    sweep = np.hstack([rng.uniform([-20, -20, -1.7], [20, 20, -1.7], (800, 3)),
+                       rng.uniform(0, 1, (800, 1))]).astype(np.float32)
+    rescaled = sweep.copy()
+    rescaled[:, 3] = 0.0
+    first, second = segmenter.process(sweep), segmenter.process(rescaled)
+    assert np.array_equal(first.labels, second.labels)  # intensity is not an input at all
+    assert _train(kitti_root, tmp_path / 'bad', 'pointnet2', '--steps', '1', '--init', str(base))[0] == 1

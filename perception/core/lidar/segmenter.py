@@ -18,7 +18,8 @@ from perception.models.pointnet2 import PointNet2, PointNet2Config
 from perception.models.serialization import compact_state_dict
 from perception.models.sparse_unet import SparseUNet, SparseUNetConfig
 from perception.paths import WEIGHTS_DIR
-from perception.preprocessing.voxelize import GridChunks, PointBatch, collate, grid_chunks, valid_point_mask, voxelize
+from perception.preprocessing.voxelize import (POINT_FEATURES, GridChunks, PointBatch, check_features, collate,
+                                               grid_chunks, valid_point_mask, voxelize)
 from perception.taxonomy import Taxonomy, load_taxonomy
 
 BACKENDS = ('sparse', 'pointnet2')
@@ -45,27 +46,37 @@ class LidarModel:
     """A LiDAR segmentation network and the input preprocessing it was trained with.
 
     `voxel_size` is the sparse backend's voxel edge or PointNet++'s grid-sampling cell, in metres;
-    `chunk_points` is PointNet++'s points per chunk (0 for the sparse backend). A loaded model also carries the
+    `chunk_points` is PointNet++'s points per chunk (0 for the sparse backend); `features` are the per-point
+    inputs it reads (`POINT_FEATURES` names: without 'intensity' it never sees the sensor's reflectance, whose
+    scale differs between LiDAR models). A loaded model also carries the
     `class_names` it was trained for and the `record` saved with it (metrics, training command).
     """
 
-    def __init__(self, backend: str, network: torch.nn.Module, voxel_size: float, chunk_points: int = 0):
+    def __init__(self, backend: str, network: torch.nn.Module, voxel_size: float, chunk_points: int = 0,
+                 features=POINT_FEATURES):
         if backend not in BACKENDS:
             raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
         if backend == 'pointnet2' and chunk_points < 1:
             raise ValueError('the pointnet2 backend needs chunk_points > 0')
+        self.features = check_features(features)
+        if len(self.features) != network.config.in_channels:
+            raise ValueError(f'the network reads {network.config.in_channels} features per point, not the '
+                             f'{len(self.features)} named {self.features}')
         self.backend, self.network, self.voxel_size, self.chunk_points = backend, network, voxel_size, chunk_points
         self.class_names: tuple[str, ...] = ()
         self.record: dict = {}
 
     @classmethod
-    def build(cls, backend: str, model_config: dict, voxel_size: float, chunk_points: int = 0) -> 'LidarModel':
-        """A freshly initialised network from its hyper-parameters (the fields of its config dataclass)."""
+    def build(cls, backend: str, model_config: dict, voxel_size: float, chunk_points: int = 0,
+              features=POINT_FEATURES) -> 'LidarModel':
+        """A freshly initialised network from its hyper-parameters (the fields of its config dataclass); its
+        input width is the number of `features`."""
         if backend not in BACKENDS:
             raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
         network_class, config_class = _NETWORKS[backend]
+        model_config = {'in_channels': len(check_features(features)), **model_config}
         config = config_class(**{name: _tuples(value) for name, value in model_config.items()})
-        return cls(backend, network_class(config), voxel_size, chunk_points)
+        return cls(backend, network_class(config), voxel_size, chunk_points, features)
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = 'cpu') -> 'LidarModel':
@@ -75,7 +86,12 @@ class LidarModel:
         weights = torch.load(path, map_location='cpu', weights_only=True)
         if weights.get('format') != WEIGHTS_FORMAT:
             raise ValueError(f'{path} is not a {WEIGHTS_FORMAT} weights file')
-        model = cls.build(weights['backend'], weights['model_config'], weights['voxel_size'], weights['chunk_points'])
+        # Weights files from before features were recorded read all five.
+        try:
+            model = cls.build(weights['backend'], weights['model_config'], weights['voxel_size'],
+                              weights['chunk_points'], weights.get('features', POINT_FEATURES))
+        except ValueError as error:
+            raise ValueError(f'{path}: {error}') from None
         model.network.load_state_dict(weights['state_dict'])
         model.class_names = tuple(weights['class_names'])
         model.record = weights.get('record', {})
@@ -87,7 +103,8 @@ class LidarModel:
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save({'format': WEIGHTS_FORMAT, 'backend': self.backend,
                     'model_config': asdict(self.network.config), 'voxel_size': self.voxel_size,
-                    'chunk_points': self.chunk_points, 'class_names': list(class_names),
+                    'chunk_points': self.chunk_points, 'features': list(self.features),
+                    'class_names': list(class_names),
                     'state_dict': compact_state_dict(self.network),
                     'record': record or {}}, path)
 
@@ -106,9 +123,9 @@ class LidarModel:
     def prepare(self, points: torch.Tensor) -> tuple[PointBatch, GridChunks | None]:
         """The network input for one (N, 4) sweep of finite points, on the points' device."""
         if self.backend == 'sparse':
-            return voxelize(collate([points]), self.voxel_size), None
+            return voxelize(collate([points], features=self.features), self.voxel_size), None
         chunks = grid_chunks(points[:, :3], self.voxel_size, self.chunk_points, torch.Generator().manual_seed(0))
-        return collate(list(points[chunks.index])), chunks  # (K, n, 4): one cloud per chunk
+        return collate(list(points[chunks.index]), features=self.features), chunks  # (K, n, 4): a cloud per chunk
 
     def predict(self, batch: PointBatch, chunks: GridChunks | None) -> torch.Tensor:
         """(N, num_classes) logits for every point of the prepared sweep."""
