@@ -93,10 +93,11 @@ def in_image(xyz: np.ndarray, calib: KittiCalib, image_size: tuple[int, int]) ->
 
 
 def in_box(xyz: np.ndarray, calib: KittiCalib, box: KittiObject, margin: float = 0.0) -> np.ndarray:
-    """(N,) bool: LiDAR points inside the object's 3D box grown by `margin` metres on every side."""
+    """(N,) bool: LiDAR points inside the object's 3D box grown by `margin` metres sideways and upwards (not below
+    its bottom face, which rests on the ground)."""
     c, s = np.cos(box.rotation_y), np.sin(box.rotation_y)
     # the devkit's box corners are R @ local + location with R the rotation about y by rotation_y
     local = (to_rect(xyz, calib) - box.location) @ np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
     height, width, length = box.dimensions
     return ((np.abs(local[:, 0]) <= length / 2 + margin) & (np.abs(local[:, 2]) <= width / 2 + margin)
-            & (local[:, 1] <= margin) & (local[:, 1] >= -height - margin))
+            & (local[:, 1] <= 0) & (local[:, 1] >= -height - margin))

@@ -133,4 +133,4 @@ def test_real_kitti_car_boxes_hold_their_points():
         calib = kitti_object.read_calib(root / 'calib' / f'{frame}.txt')
         [car] = [box for box in kitti_object.read_labels(root / 'label_2' / f'{frame}.txt') if box.type == 'Car']
         counts.append(int(kitti_object.in_box(points[:, :3], calib, car, 0.2).sum()))
-    assert counts == [9, 88]
+    assert counts == [9, 71]  # growing the box into the ground too would add 17 road points to frame 2's car
