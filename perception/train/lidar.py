@@ -26,6 +26,7 @@ from torch.utils.data import Dataset
 from perception.core.device import select_device
 from perception.core.lidar.segmenter import BACKENDS, LidarModel, default_weights, unseen_class_mask
 from perception.eval.metrics import ConfusionMatrix
+from perception.io.point_clouds import read_sweep, sweep_paths
 from perception.io.semantickitti import frame_paths, list_frames, read_frame
 from perception.models.losses import WEIGHTING_METHODS, SegmentationLoss, class_weights
 from perception.models.sparse_unet import SparseUNet
@@ -33,6 +34,7 @@ from perception.preprocessing.voxelize import (POINT_FEATURES, PointBatch, colla
                                                voxelize)
 from perception.splits import load_splits
 from perception.taxonomy import Taxonomy, load_taxonomy
+from perception.train.self_training import MeanTeacher, class_balanced_thresholds, pseudo_labels
 from perception.train.common import (TrainRun, adamw_one_cycle, add_training_arguments, check_training_arguments,
                                      provenance, seed_everything, training_loader, write_record)
 
@@ -69,6 +71,18 @@ def parse_args(argv=None) -> argparse.Namespace:
                              'does not depend on one sensor\'s reflectance scale; default: all)')
     parser.add_argument('--init', type=Path, help='fine-tune these weights of the same backend (a feature they '
                                                   'read and --features leaves out is dropped: sparse only)')
+    adapt = parser.add_argument_group('self-training on unlabelled real sweeps (--adapt, needs --init)')
+    adapt.add_argument('--adapt', type=Path, nargs='+', metavar='DIR',
+                       help='folders of real sweeps (.bin, .npz, .pcd): a mean teacher labels them, the student '
+                            'learns its confident labels on augmented views, simulated sweeps keep it anchored')
+    adapt.add_argument('--adapt-weight', type=float, default=1.0, help='weight of the real-sweep loss (default: 1)')
+    adapt.add_argument('--keep-fraction', type=float, default=0.5,
+                       help='share of each class\'s most confident points kept as pseudo-labels (default: 0.5)')
+    adapt.add_argument('--confidence-floor', type=float, default=0.5,
+                       help='no pseudo-label below this confidence, whatever the class (default: 0.5)')
+    adapt.add_argument('--ema', type=float, default=0.99, help='mean-teacher EMA decay per step (default: 0.99)')
+    adapt.add_argument('--threshold-every', type=int, default=100,
+                       help='steps between re-estimates of the class thresholds on real sweeps (default: 100)')
     parser.add_argument('--val-frames', type=int, default=40, help='val sweeps per evaluation (0: all)')
     parser.add_argument('--threads', type=int, help='torch CPU threads of the training process')
     args = parser.parse_args(argv)
@@ -83,6 +97,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error('--chunk-points and --voxel-size must be positive, and 0 <= --min-range < --max-range')
     if not args.channels or min(args.channels) < 1 or args.point_channels < 0:
         parser.error('--channels must be positive, --point-channels non-negative')
+    if args.adapt and not args.init:
+        parser.error('--adapt needs --init (the model whose labels it starts from)')
     return args
 
 
@@ -220,6 +236,55 @@ class TrainingBatch:
                        self.features)
 
 
+class RealSweepAdaptation:
+    """The real-sweep half of a self-training step: the mean teacher labels one real sweep, confident labels
+    (class-balanced thresholds, re-estimated every --threshold-every steps) train the student on a
+    sensor-augmented view of it."""
+
+    def __init__(self, args, student: LidarModel, taxonomy: Taxonomy):
+        self.args, self.student, self.taxonomy = args, student, taxonomy
+        self.teacher = MeanTeacher(student.network, args.ema)
+        self.teacher_model = LidarModel(student.backend, self.teacher.network, student.voxel_size,
+                                        student.chunk_points, student.features)
+        self.unseen = unseen_class_mask(taxonomy, student.device)
+        self.augmentation = Augmentation.sensor_robust()
+        self.batch = TrainingBatch(student.backend, student.voxel_size, student.chunk_points, student.features)
+        self.loss_fn = SegmentationLoss()
+        self.rng = np.random.default_rng(args.seed)
+        self.thresholds = torch.ones(taxonomy.num_classes)
+        self.estimated_at = None
+
+    def _sweep(self, path) -> np.ndarray:
+        points = read_sweep(path)
+        return points[valid_point_mask(points, self.args.min_range, self.args.max_range)]
+
+    @torch.no_grad()
+    def _teacher_probabilities(self, points: np.ndarray) -> torch.Tensor:
+        logits = self.teacher_model.logits(torch.from_numpy(points).to(self.student.device))
+        return logits.masked_fill(self.unseen, float('-inf')).softmax(dim=1)
+
+    def _estimate_thresholds(self, samples: int = 8) -> None:
+        confidence, predicted = [], []
+        for path in self.rng.choice(self.args.adapt_sweeps, min(samples, len(self.args.adapt_sweeps)), False):
+            top = self._teacher_probabilities(self._sweep(path)).max(dim=1)
+            confidence.append(top.values.cpu().numpy())
+            predicted.append(top.indices.cpu().numpy())
+        self.thresholds = torch.from_numpy(class_balanced_thresholds(
+            np.concatenate(confidence), np.concatenate(predicted), self.taxonomy.num_classes,
+            self.args.keep_fraction, self.args.confidence_floor)).float().to(self.student.device)
+
+    def loss(self, step: int) -> torch.Tensor:
+        self.teacher.update(self.student.network)
+        if self.estimated_at is None or step - self.estimated_at >= self.args.threshold_every:
+            self._estimate_thresholds()
+            self.estimated_at = step
+        points = self._sweep(self.args.adapt_sweeps[self.rng.integers(len(self.args.adapt_sweeps))])
+        labels = pseudo_labels(self._teacher_probabilities(points), self.thresholds, self.taxonomy.ignore_id)
+        view, view_labels = self.augmentation(points, labels.cpu().numpy(), self.rng)
+        batch = self.batch([(view, view_labels)]).to(self.student.device)
+        return self.loss_fn(self.student.network(batch), batch.label)
+
+
 def _single_thread_worker(_: int) -> None:
     torch.set_num_threads(1)  # the training process owns the cores; a threaded worker would oversubscribe them
 
@@ -291,7 +356,12 @@ def main(argv=None) -> int:
         val = LidarSweeps(args.data, val_sequences, args.min_range, args.max_range)
         model = _build_model(args, taxonomy.num_classes).to(device)
         weights = class_weights(label_counts(train, taxonomy.num_classes), args.class_weighting).to(device)
-    except (ValueError, FileNotFoundError, ImportError) as error:
+        if args.adapt:
+            real_sweeps = [path for folder in args.adapt for path in sweep_paths(folder)]
+            if not real_sweeps:
+                raise ValueError(f'no .bin, .npz or .pcd sweeps in {" ".join(map(str, args.adapt))}')
+            args.adapt_sweeps = real_sweeps
+    except (ValueError, FileNotFoundError, NotADirectoryError, ImportError) as error:
         print(f'perception-train lidar: {error}', file=sys.stderr)
         return 1
     loss_fn = SegmentationLoss(weights, focal_gamma=2.0 if args.loss == 'focal' else 0.0,
@@ -305,10 +375,15 @@ def main(argv=None) -> int:
                              collate_fn=TrainingBatch(args.backend, args.voxel_size, args.chunk_points, model.features),
                              worker_init_fn=_single_thread_worker)
 
+    adaptation = RealSweepAdaptation(args, model, taxonomy) if args.adapt else None
+
     def train_step(batch) -> torch.Tensor:
         network.train()
         batch = batch.to(device)
-        return loss_fn(network(batch), batch.label)
+        loss = loss_fn(network(batch), batch.label)
+        if adaptation is not None:
+            loss = loss + args.adapt_weight * adaptation.loss(scheduler.last_epoch)
+        return loss
 
     try:
         run.fit(model=network, optimizer=optimizer, scheduler=scheduler, loader=loader, compute_loss=train_step,
@@ -325,6 +400,12 @@ def main(argv=None) -> int:
                'val_iou': {name: round(100 * float(v), 2) for name, v in zip(taxonomy.names, confusion.iou())}}
     data = {'root': str(args.data), 'train_frames': len(train), 'train_sequences': train.sequences,
             'val_frames': len(val), 'val_sequences': val.sequences, 'augmentation': args.augment}
+    if adaptation is not None:
+        data['adapted_on'] = {'folders': [str(folder) for folder in args.adapt], 'sweeps': len(args.adapt_sweeps),
+                              'labels': 'none (self-training)', 'keep_fraction': args.keep_fraction,
+                              'confidence_floor': args.confidence_floor, 'ema': args.ema,
+                              'last_thresholds': {name: round(float(t), 3) for name, t in
+                                                  zip(taxonomy.names, adaptation.thresholds.cpu())}}
     meta = provenance(started, data, results)
     if args.init:
         meta['initialised_from'] = {'weights': str(args.init), 'record': LidarModel.load(args.init).record}
