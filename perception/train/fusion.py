@@ -1,9 +1,10 @@
 """perception-train fusion: calibrate camera-LiDAR fusion on validation drives. Runs both trained models on the
 validation frames (the Cityscapes and SemanticKITTI exports of the same drives) as they run live: the camera with
 its configured key-frame policy along each drive, so consecutive frames are propagated. Counts each modality's
-confusion on the LiDAR points the camera sees and writes them to perception/weights/fusion.yaml, where the fusion
-reads how each modality's errors are distributed. Prints camera-only, LiDAR-only and fused mIoU with and without
-it, and fused mIoU per camera weight (`fusion.camera_weight` in config/perception.yaml).
+confusion on the LiDAR points the camera sees, scores the fused mIoU per camera weight (the LiDAR's weight is the
+unit) and writes the best weight and both confusions together to perception/weights/fusion.yaml, the calibration
+the fusion reads (core.fusion.calibration). Prints camera-only, LiDAR-only and fused mIoU with and without the
+confusions at the chosen weight, and fused mIoU per camera weight.
 
     perception-sim --split val --sequences 4 --frames 25 --cityscapes data/fusion_val/cityscapes \
         --semantickitti data/fusion_val/semantickitti                                  # consecutive frames
@@ -15,19 +16,17 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import yaml
 from tqdm import tqdm
 
 from perception.core.camera.segmenter import CameraSegmenter, CameraSegmenterConfig
+from perception.core.fusion.calibration import SHIPPED_CALIBRATION, FusionCalibration, write_calibration
 from perception.core.fusion.fuse import FusionConfig, fuse_labels
-from perception.core.fusion.pipeline import SceneFusionConfig
-from perception.core.fusion.projection import project_to_image
+from perception.core.fusion.projection import OcclusionConfig, project_to_image
 from perception.core.geometry import CameraIntrinsics
 from perception.core.lidar.segmenter import LidarSegmenter, LidarSegmenterConfig
-from perception.core.parameters import load_parameters
+from perception.core.parameters import load_parameters, section
 from perception.eval.metrics import ConfusionMatrix
 from perception.io import cityscapes, semantickitti
-from perception.paths import WEIGHTS_DIR
 from perception.splits import load_splits
 from perception.taxonomy import load_taxonomy
 from perception.train.common import provenance
@@ -35,6 +34,7 @@ from perception.train.common import provenance
 
 FRAME_PERIOD_NS = 100_000_000  # the simulator's 10 Hz
 CAMERA_WEIGHTS = (0.25, 0.5, 0.75, 1.0, 1.5)
+LIDAR_WEIGHT = 1.0  # the unit the camera's weight is chosen against
 
 
 def paired_frames(cityscapes_root: Path, kitti_root: Path, split: str):
@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     parser.add_argument('--cityscapes', type=Path, default=Path('data/cityscapes'))
     parser.add_argument('--semantickitti', type=Path, default=Path('data/semantickitti'))
     parser.add_argument('--split', default='val')
-    parser.add_argument('--out', type=Path, default=WEIGHTS_DIR / 'fusion.yaml')
+    parser.add_argument('--out', type=Path, default=SHIPPED_CALIBRATION)
     args = parser.parse_args(argv)
     started = time.time()
     taxonomy = load_taxonomy()
@@ -96,26 +96,30 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f'perception-train fusion: {error}', file=sys.stderr)
         return 1
-    base = replace(SceneFusionConfig.from_parameters(load_parameters('fusion')).fusion, camera_confusion=(),
-                   lidar_confusion=())
-    samples = collect(camera, lidar, frames, args.semantickitti, base.occlusion)
+    parameters = load_parameters('fusion')
+    occlusion = OcclusionConfig(**section(parameters, 'occlusion'))
+    samples = collect(camera, lidar, frames, args.semantickitti, occlusion)
     counts = {name: ConfusionMatrix(taxonomy.num_classes) for name in ('camera', 'lidar')}
     for truth, camera_labels, _, lidar_labels, _ in samples:
         counts['camera'].update(camera_labels, truth)
         counts['lidar'].update(lidar_labels, truth)
-    calibrated = replace(base, camera_confusion=tuple(map(tuple, counts['camera'].matrix.tolist())),
-                         lidar_confusion=tuple(map(tuple, counts['lidar'].matrix.tolist())))
-    results = {'without calibration': score(samples, base, taxonomy.num_classes),
-               'with calibration': score(samples, calibrated, taxonomy.num_classes),
-               'fused mIoU by camera weight': {w: score(samples, replace(calibrated, camera_weight=w),
-                                                        taxonomy.num_classes)['fused'] for w in CAMERA_WEIGHTS},
-               'points': int(sum(len(s[0]) for s in samples))}
+
+    def config(camera_weight: float, calibrated: bool) -> FusionConfig:
+        confusion = {name: tuple(map(tuple, counts[name].matrix.tolist())) if calibrated else () for name in counts}
+        calibration = FusionCalibration(camera_weight=camera_weight, lidar_weight=LIDAR_WEIGHT,
+                                        camera_confusion=confusion['camera'], lidar_confusion=confusion['lidar'])
+        return FusionConfig(calibration=calibration, min_split_points=parameters['fusion.min_split_points'],
+                            occlusion=occlusion)
+
+    by_weight = {w: score(samples, config(w, True), taxonomy.num_classes)['fused'] for w in CAMERA_WEIGHTS}
+    chosen = max(CAMERA_WEIGHTS, key=by_weight.get)
+    results = {'camera weight': chosen,
+               'without calibration': score(samples, config(chosen, False), taxonomy.num_classes),
+               'with calibration': score(samples, config(chosen, True), taxonomy.num_classes),
+               'fused mIoU by camera weight': by_weight, 'points': int(sum(len(s[0]) for s in samples))}
     record = provenance(started, {'cityscapes': str(args.cityscapes), 'semantickitti': str(args.semantickitti),
                                   'split': args.split, 'frames': len(frames)}, results)
-    document = {'confusion': {name: counts[name].matrix.tolist() for name in counts}, 'record': record}
-    header = ("# perception-train fusion: each modality's confusion (rows: true class, columns: predicted) on "
-              'validation points the camera sees\n')
-    args.out.write_text(header + yaml.safe_dump(document, sort_keys=False, width=1000))
+    write_calibration(args.out, config(chosen, True).calibration, record)
     for name, values in results.items():
         print(f'{name}: {values}')
     print(f'wrote {args.out}')

@@ -1,13 +1,20 @@
 """config/perception.yaml against its schema, and the schema as the one list of node parameters."""
 import ast
+import dataclasses
 import json
 
 import jsonschema
 import pytest
 import yaml
 
+from perception.core.camera.panoptic import PanopticInferenceConfig
+from perception.core.camera.propagation import PropagationConfig
 from perception.core.camera.segmenter import CameraSegmenterConfig
+from perception.core.fusion.fuse import FusionConfig
 from perception.core.fusion.pipeline import SceneFusionConfig
+from perception.core.fusion.projection import OcclusionConfig
+from perception.core.fusion.sync import SyncConfig
+from perception.core.lidar.instances import ClusteringConfig
 from perception.core.lidar.segmenter import LidarSegmenterConfig
 from perception.core.parameters import load_parameters, schema_parameters, validate
 from perception.paths import PACKAGE_DIR, config_path
@@ -43,3 +50,21 @@ def test_nodes_declare_parameters_only_from_the_schema():
         calls = [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)
                  and getattr(n.func, 'attr', '') == 'declare_parameter']
         assert not calls, f'{path.name} declares parameters outside the schema'
+
+
+def test_core_config_defaults_are_the_parameter_file_values():
+    """A core config built without arguments is the one the nodes build from config/perception.yaml, so a library
+    default can never disagree with the parameter file (the fusion's weights have no default: they come from the
+    calibration file)."""
+    assert CameraSegmenterConfig.from_parameters(load_parameters('camera_segmentation')) == CameraSegmenterConfig()
+    assert LidarSegmenterConfig.from_parameters(load_parameters('lidar_segmentation')) == LidarSegmenterConfig()
+    from_file = SceneFusionConfig.from_parameters(load_parameters('fusion'))
+    assert from_file == SceneFusionConfig(fusion=FusionConfig(calibration=from_file.fusion.calibration))
+
+
+@pytest.mark.parametrize('config', [CameraSegmenterConfig, LidarSegmenterConfig, SceneFusionConfig, FusionConfig,
+                                    PropagationConfig, PanopticInferenceConfig, ClusteringConfig, OcclusionConfig,
+                                    SyncConfig])
+def test_core_configs_are_built_by_keyword_only(config):
+    """A reordered field can never swap two values silently."""
+    assert all(f.kw_only for f in dataclasses.fields(config))

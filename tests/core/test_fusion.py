@@ -1,20 +1,27 @@
 """Fusion core: projection in the KITTI convention, occlusion, label fusion, instance merging, boxes and sync."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
+from perception.core.clouds import unpack_rgb
+from perception.core.fusion.calibration import FusionCalibration, load_calibration, write_calibration
 from perception.core.fusion.fuse import FusionConfig, fuse_labels, fuse_scene, merge_instances
+from perception.core.fusion.pipeline import SceneFusionConfig
 from perception.core.fusion.projection import project_to_image
 from perception.core.fusion.scene import instance_boxes, scene_points
 from perception.core.fusion.sync import StampMatcher, SyncConfig
 from perception.core.geometry import CameraIntrinsics, invert_transform
+from perception.core.parameters import load_parameters
 from perception.io import semantickitti
-from perception.core.clouds import unpack_rgb
 from perception.sim.record import record_drive
 from perception.sim.simulator import DriveSimulator
 from perception.taxonomy import load_taxonomy
 
 TAXONOMY = load_taxonomy()
 CAR, ROAD, PERSON = TAXONOMY.id_of('car'), TAXONOMY.id_of('road'), TAXONOMY.id_of('person')
+EQUAL = FusionConfig(calibration=FusionCalibration(camera_weight=1.0, lidar_weight=1.0, camera_confusion=(),
+                                                   lidar_confusion=()))
 
 
 def test_projection_matches_the_kitti_calibration_convention(tmp_path):
@@ -66,21 +73,21 @@ def test_hidden_points_keep_the_lidar_label_and_seen_points_fuse():
     lidar_labels = np.full(len(xyz), ROAD, np.uint8)  # ... the LiDAR, unsure, says road everywhere
     lidar_confidence = np.full(len(xyz), 0.5, np.float32)
     scene = fuse_scene(xyz, lidar_labels, lidar_confidence, np.zeros(len(xyz), np.uint32), projection,
-                       camera_labels, camera_confidence, None, TAXONOMY)
+                       camera_labels, camera_confidence, None, TAXONOMY, EQUAL)
     hidden = ~projection.visible
     assert hidden.any() and (scene.labels[hidden] == ROAD).all() and not scene.camera_seen[hidden].any()
     assert (scene.labels[projection.visible] == PERSON).all()
     lidar_only = fuse_scene(xyz, lidar_labels, lidar_confidence, np.zeros(len(xyz), np.uint32), None, None, None,
-                            None, TAXONOMY)
+                            None, TAXONOMY, EQUAL)
     assert (lidar_only.labels == ROAD).all()
 
 
 def test_label_fusion_weighs_confidences_and_modality_weights():
     labels, confidence = fuse_labels(np.array([ROAD, ROAD, CAR]), np.array([0.9, 0.4, 0.7]),
-                                     np.array([CAR, CAR, CAR]), np.array([0.6, 0.6, 0.8]), FusionConfig(), 21)
+                                     np.array([CAR, CAR, CAR]), np.array([0.6, 0.6, 0.8]), EQUAL, 21)
     assert labels.tolist() == [ROAD, CAR, CAR]
     assert confidence[2] > 0.8 > confidence[1]  # agreement is more certain than either
-    trusting_lidar = FusionConfig(camera_weight=0.2)
+    trusting_lidar = FusionConfig(calibration=replace(EQUAL.calibration, camera_weight=0.2))
     assert fuse_labels(np.array([ROAD]), np.array([0.4]), np.array([CAR]), np.array([0.6]), trusting_lidar,
                        21)[0].tolist() == [ROAD]
 
@@ -136,3 +143,18 @@ def test_matcher_never_stalls_without_camera():
     matcher.add_sweep(100_000_000, 'b', received_ns=100_000_000)
     assert [s for _, s, _ in matcher.ready(now_ns=550_000_000)] == ['a']
     assert [(s, c) for _, s, c in matcher.ready(now_ns=0, flush=True)] == [('b', None)]
+
+
+def test_the_node_reads_weights_and_confusions_from_one_calibration_file(tmp_path):
+    parameters = load_parameters('fusion')
+    shipped = SceneFusionConfig.from_parameters(parameters).fusion.calibration
+    assert (shipped.camera_weight, shipped.lidar_weight) == (0.5, 1.0)  # chosen on validation drives
+    assert np.array(shipped.camera_confusion).shape == (TAXONOMY.num_classes, TAXONOMY.num_classes)
+    written = replace(shipped, camera_weight=0.75)
+    write_calibration(tmp_path / 'fusion.yaml', written, {'command': 'test'})
+    assert load_calibration(tmp_path / 'fusion.yaml') == written
+    config = SceneFusionConfig.from_parameters({**parameters, 'fusion.calibration_file': str(tmp_path / 'fusion.yaml')})
+    assert config.fusion.calibration == written
+    (tmp_path / 'bad.yaml').write_text('confusion: {camera: [], lidar: []}\n')
+    with pytest.raises(ValueError, match="bad.yaml: not a fusion calibration \\(missing 'camera_weight'\\)"):
+        load_calibration(tmp_path / 'bad.yaml')

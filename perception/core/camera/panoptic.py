@@ -19,7 +19,7 @@ INSTANCE_DIVISOR = 1000
 MASK_THRESHOLD = 0.5
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PanopticInferenceConfig:
     object_mask_threshold: float = 0.8  # keep a query only if its best class (not "no object") has a higher prob.
     overlap_threshold: float = 0.8  # keep a segment only if it keeps this share of its own mask (prob >= 0.5)

@@ -12,7 +12,7 @@ DIS_PRESETS = {'ultrafast': cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, 'fast': cv2.DI
                'medium': cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PropagationConfig:
     policy: str = 'adaptive'        # 'fixed': a key frame every `interval` frames; 'adaptive': also when a cue fires
     interval: int = 5               # fixed policy: frames per key frame; adaptive: the longest allowed gap

@@ -22,7 +22,7 @@ from perception.paths import WEIGHTS_DIR
 from perception.taxonomy import load_taxonomy
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CameraSegmenterConfig:
     weights: Path | None = WEIGHTS_DIR / 'camera.pt'  # mmseg backend: its checkpoint (None: random, for tests)
     device: str = 'auto'
@@ -42,8 +42,9 @@ class CameraSegmenterConfig:
         return cls(weights=Path(model['weights']) if model['weights'] else default, device=model['device'],
                    backend=model['backend'], mmseg_config=mmseg_config, panoptic=panoptic['enabled'],
                    propagation=PropagationConfig(**section(parameters, 'propagation')),
-                   panoptic_inference=PanopticInferenceConfig(panoptic['object_mask_threshold'],
-                                                              panoptic['overlap_threshold']))
+                   panoptic_inference=PanopticInferenceConfig(
+                       object_mask_threshold=panoptic['object_mask_threshold'],
+                       overlap_threshold=panoptic['overlap_threshold']))
 
 
 @dataclass

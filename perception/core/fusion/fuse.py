@@ -13,20 +13,16 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from perception.core.camera.panoptic import panoptic_to_instance
+from perception.core.fusion.calibration import FusionCalibration
 from perception.core.fusion.projection import ImageProjection, OcclusionConfig
 from perception.taxonomy import Taxonomy
 
 MIN_PROBABILITY = 1e-3
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FusionConfig:
-    camera_weight: float = 1.0
-    lidar_weight: float = 1.0
-    # each modality's confusion counts on validation points (rows: true class, columns: predicted), as nested
-    # tuples K x K; empty: a wrong label's probability mass is spread evenly
-    camera_confusion: tuple = ()
-    lidar_confusion: tuple = ()
+    calibration: FusionCalibration  # modality weights and confusion counts (core.fusion.calibration)
     min_split_points: int = 10     # a camera segment splits a LiDAR cluster only with this many points in it
     occlusion: OcclusionConfig = field(default_factory=OcclusionConfig)
 
@@ -62,10 +58,11 @@ def _log_probabilities(labels: np.ndarray, confidence: np.ndarray, errors: np.nd
 def fuse_labels(lidar_labels, lidar_confidence, camera_labels, camera_confidence, config: FusionConfig,
                 num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """Fused (labels, confidence) for points both modalities labeled (all arrays (M,))."""
-    camera_errors = error_distribution(config.camera_confusion, num_classes)
-    lidar_errors = error_distribution(config.lidar_confusion, num_classes)
-    score = (config.camera_weight * _log_probabilities(camera_labels, camera_confidence, camera_errors)
-             + config.lidar_weight * _log_probabilities(lidar_labels, lidar_confidence, lidar_errors))
+    calibration = config.calibration
+    camera_errors = error_distribution(calibration.camera_confusion, num_classes)
+    lidar_errors = error_distribution(calibration.lidar_confusion, num_classes)
+    score = (calibration.camera_weight * _log_probabilities(camera_labels, camera_confidence, camera_errors)
+             + calibration.lidar_weight * _log_probabilities(lidar_labels, lidar_confidence, lidar_errors))
     labels = score.argmax(1)
     posterior = np.exp(score - score.max(1, keepdims=True))
     confidence = posterior[np.arange(len(labels)), labels] / posterior.sum(1)
@@ -107,7 +104,7 @@ def merge_instances(labels: np.ndarray, lidar_instance: np.ndarray, camera_insta
 def fuse_scene(xyz: np.ndarray, lidar_labels: np.ndarray, lidar_confidence: np.ndarray,
                lidar_instance: np.ndarray, projection: ImageProjection | None, camera_labels: np.ndarray | None,
                camera_confidence: np.ndarray | None, camera_panoptic: np.ndarray | None, taxonomy: Taxonomy,
-               config: FusionConfig = FusionConfig()) -> FusedScene:
+               config: FusionConfig) -> FusedScene:
     """Fuse one sweep (xyz (N, 3) in the LiDAR frame, per-point LiDAR outputs) with one camera frame's outputs
     (label, confidence and panoptic images). Without a camera frame (projection None) the LiDAR result passes
     through."""

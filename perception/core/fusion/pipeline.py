@@ -4,39 +4,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from perception.core.fusion.calibration import load_calibration
 from perception.core.fusion.fuse import FusionConfig, fuse_scene
 from perception.core.fusion.projection import OcclusionConfig, project_to_image
 from perception.core.fusion.scene import InstanceBox, instance_boxes, scene_points
 from perception.core.fusion.sync import SyncConfig
 from perception.core.geometry import CameraIntrinsics
 from perception.core.parameters import section
-from perception.paths import WEIGHTS_DIR
 from perception.taxonomy import load_taxonomy
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SceneFusionConfig:
-    fusion: FusionConfig = field(default_factory=FusionConfig)
+    fusion: FusionConfig
     sync: SyncConfig = field(default_factory=SyncConfig)
     use_panoptic: bool = True
     markers: bool = True
 
     @classmethod
     def from_parameters(cls, parameters: dict) -> 'SceneFusionConfig':
-        """From the fusion node's flat parameters (config/perception.yaml)."""
+        """From the fusion node's flat parameters (config/perception.yaml) and the calibration file they name."""
         fusion = section(parameters, 'fusion')
-        weights_file = Path(fusion['calibration_file']) if fusion['calibration_file'] else \
-            WEIGHTS_DIR / 'fusion.yaml'
-        confusion = {}
-        if fusion['calibration_file'] or weights_file.exists():
-            with open(weights_file) as f:
-                confusion = {k: tuple(map(tuple, v)) for k, v in yaml.safe_load(f)['confusion'].items()}
-        return cls(FusionConfig(fusion['camera_weight'], fusion['lidar_weight'],
-                                confusion.get('camera', ()), confusion.get('lidar', ()),
-                                fusion['min_split_points'], OcclusionConfig(**section(parameters, 'occlusion'))),
-                   SyncConfig(**section(parameters, 'sync')), fusion['use_panoptic'], parameters['markers.enabled'])
+        calibration = load_calibration(Path(fusion['calibration_file']) if fusion['calibration_file'] else None)
+        return cls(fusion=FusionConfig(calibration=calibration, min_split_points=fusion['min_split_points'],
+                                       occlusion=OcclusionConfig(**section(parameters, 'occlusion'))),
+                   sync=SyncConfig(**section(parameters, 'sync')), use_panoptic=fusion['use_panoptic'],
+                   markers=parameters['markers.enabled'])
 
 
 @dataclass
@@ -58,7 +52,7 @@ class SceneResult:
 
 
 class SceneFusion:
-    def __init__(self, config: SceneFusionConfig = SceneFusionConfig()):
+    def __init__(self, config: SceneFusionConfig):
         self.config = config
         self.taxonomy = load_taxonomy()
 

@@ -8,7 +8,7 @@ from scipy import ndimage
 from perception.core.geometry import CameraIntrinsics, apply_transform, project_points
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OcclusionConfig:
     window: int = 5                 # pixels: the sparse depth buffer is min-filtered over window x window
     relative_tolerance: float = 0.05  # a point counts as visible within this share of the buffer depth ...

@@ -5,7 +5,7 @@ from collections import deque
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SyncConfig:
     slop_s: float = 0.05          # largest stamp difference of a camera frame and a sweep that belong together
     queue_size: int = 10          # pending sweeps and camera frames kept, oldest dropped first

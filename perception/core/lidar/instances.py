@@ -6,7 +6,7 @@ import open3d as o3d
 from scipy.spatial import cKDTree
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ClusteringConfig:
     # Defaults chosen on simulated train sweeps with true classes: thing PQ 94 (eps 0.7: 91, 1.5: 95 but merges
     # neighbouring people and bicycles).

@@ -136,7 +136,7 @@ class LidarModel:
         return self.predict(*self.prepare(points))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LidarSegmenterConfig:
     backend: str = 'sparse'  # 'sparse' or 'pointnet2'
     weights: str | None = None  # None: the shipped weights of the backend
