@@ -1,4 +1,8 @@
-"""Device selection shared by every model user: CUDA when present, CPU otherwise."""
+"""What every model user shares about the device: selection (CUDA when present, CPU otherwise) and stage timing
+that waits for the device, so asynchronous CUDA work is counted in the stage that queued it."""
+import time
+from contextlib import contextmanager
+
 import torch
 
 
@@ -9,3 +13,36 @@ def select_device(name: str = 'auto') -> torch.device:
     if name.startswith('cuda') and not torch.cuda.is_available():
         raise ValueError(f'device {name!r} requested but CUDA is not available')
     return torch.device(name)
+
+
+class StageTimer:
+    """Milliseconds per stage of one pass through a pipeline, plus 'total' since construction:
+
+        timer = StageTimer(device, stages=('inference',))   # stages listed here start at 0.0 (skipped ones)
+        with timer('inference'):
+            ...
+        timing_ms = timer.finish()
+
+    On CUDA each stage (and the total) ends with torch.cuda.synchronize, so the time of kernels a stage queued is
+    not billed to a later stage or left out."""
+
+    def __init__(self, device: torch.device | str = 'cpu', stages: tuple[str, ...] = ()):
+        self.device = torch.device(device)
+        self.ms = {stage: 0.0 for stage in stages}
+        self._start = time.perf_counter()
+
+    def _elapsed_ms(self, since: float) -> float:
+        if self.device.type == 'cuda':
+            torch.cuda.synchronize(self.device)
+        return (time.perf_counter() - since) * 1e3
+
+    @contextmanager
+    def __call__(self, stage: str):
+        tick = time.perf_counter()
+        yield
+        self.ms[stage] = self._elapsed_ms(tick)
+
+    def finish(self) -> dict[str, float]:
+        """The stage times with 'total' added."""
+        self.ms['total'] = self._elapsed_ms(self._start)
+        return self.ms

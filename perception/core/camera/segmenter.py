@@ -1,6 +1,5 @@
 """Camera segmentation over video: the backbone on key frames, flow-warped features in between, the semantic head
 (and optionally the Mask2Former panoptic head) on every frame."""
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from perception.core.camera.image_size import (PAD_MULTIPLE, WorkingGeometry, co
                                                to_working, working_geometry)
 from perception.core.camera.panoptic import PanopticInferenceConfig, panoptic_inference
 from perception.core.camera.propagation import FlowEstimator, PropagationConfig, decide_key_frame, warp_pyramid
-from perception.core.device import select_device
+from perception.core.device import StageTimer, select_device
 from perception.core.parameters import section
 from perception.export.runtime import RUNTIMES, RuntimeCameraNet
 from perception.models.camera_net import load_camera_net
@@ -114,8 +113,7 @@ class CameraSegmenter:
             geometry = working_geometry(*image.shape[:2], self.config.input_width)
             if geometry.padded != geometry.input:  # a working-size image maps to itself: no recursion
                 return _to_input_size(self.process(to_working(image, geometry), stamp_ns), geometry)
-        timing = {}
-        start = time.perf_counter()
+        timer = StageTimer(self.device)
         grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         h, w = grey.shape
         pad_h, pad_w = -h % PAD_MULTIPLE, -w % PAD_MULTIPLE
@@ -126,45 +124,41 @@ class CameraSegmenter:
             self.reset()
             decision_key, reason = True, 'first' if first else 'reset'
         else:
-            tick = time.perf_counter()
-            flow = self.flow(grey, self._key_grey)
-            timing['flow'] = (time.perf_counter() - tick) * 1e3
+            with timer('flow'):
+                flow = self.flow(grey, self._key_grey)
             decision = decide_key_frame(self.config.propagation, self._frames_since_key + 1, grey, self._key_grey,
                                         flow)
             decision_key, reason = decision.key, decision.reason
 
-        tick = time.perf_counter()
         if decision_key:
-            pixels = torch.from_numpy(image if image.flags.writeable else image.copy())
-            tensor = pixels.to(self.device).permute(2, 0, 1)[None].float() / 255.0
-            tensor = F.pad(tensor, (0, pad_w, 0, pad_h), mode='replicate')
-            pyramid = self.net.features(tensor)
-            self._key_pyramid, self._key_grey, self._frames_since_key = pyramid, grey, 0
-            timing['backbone'] = (time.perf_counter() - tick) * 1e3
+            with timer('backbone'):
+                pixels = torch.from_numpy(image if image.flags.writeable else image.copy())
+                tensor = pixels.to(self.device).permute(2, 0, 1)[None].float() / 255.0
+                tensor = F.pad(tensor, (0, pad_w, 0, pad_h), mode='replicate')
+                pyramid = self.net.features(tensor)
+                self._key_pyramid, self._key_grey, self._frames_since_key = pyramid, grey, 0
         else:
-            flow = np.pad(flow, ((0, pad_h), (0, pad_w), (0, 0)), mode='edge')
-            pyramid = warp_pyramid(self._key_pyramid, flow)
-            self._frames_since_key += 1
-            timing['warp'] = (time.perf_counter() - tick) * 1e3
+            with timer('warp'):
+                flow = np.pad(flow, ((0, pad_h), (0, pad_w), (0, 0)), mode='edge')
+                pyramid = warp_pyramid(self._key_pyramid, flow)
+                self._frames_since_key += 1
         self._last_stamp = stamp_ns
 
-        tick = time.perf_counter()
-        labels_np, confidence_np = self._labels_and_confidence(self.net.semantic(pyramid), (h, w), (pad_h, pad_w))
-        timing['semantic_head'] = (time.perf_counter() - tick) * 1e3
-
+        with timer('semantic_head'):
+            labels_np, confidence_np = self._labels_and_confidence(self.net.semantic(pyramid), (h, w),
+                                                                   (pad_h, pad_w))
         panoptic, segments = None, None
         if self.config.panoptic:
-            tick = time.perf_counter()
-            outputs = self.net.panoptic(pyramid)
-            padded = (h + pad_h, w + pad_w)
-            panoptic, segments = panoptic_inference(outputs['pred_logits'][0], outputs['pred_masks'][0],
-                                                    self.taxonomy, padded, self.config.panoptic_inference)
-            panoptic = panoptic[:h, :w].cpu().numpy().astype(np.int32)
-            if pad_h or pad_w:  # segments may have lost pixels to the crop
-                segments = _with_areas(panoptic, segments)
-            timing['panoptic_head'] = (time.perf_counter() - tick) * 1e3
-        timing['total'] = (time.perf_counter() - start) * 1e3
-        return CameraSegmentation(labels_np, confidence_np, panoptic, segments, decision_key, reason, timing)
+            with timer('panoptic_head'):
+                outputs = self.net.panoptic(pyramid)
+                padded = (h + pad_h, w + pad_w)
+                panoptic, segments = panoptic_inference(outputs['pred_logits'][0], outputs['pred_masks'][0],
+                                                        self.taxonomy, padded, self.config.panoptic_inference)
+                panoptic = panoptic[:h, :w].cpu().numpy().astype(np.int32)
+                if pad_h or pad_w:  # segments may have lost pixels to the crop
+                    segments = _with_areas(panoptic, segments)
+        return CameraSegmentation(labels=labels_np, confidence=confidence_np, panoptic=panoptic, segments=segments,
+                                  key_frame=decision_key, key_reason=reason, timing_ms=timer.finish())
 
     @staticmethod
     def _labels_and_confidence(logits: torch.Tensor, size: tuple[int, int], padding: tuple[int, int]):

@@ -1,10 +1,10 @@
 """One sweep + (optionally) one camera frame -> the labeled scene: what the fusion node and offline replay run."""
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from perception.core.device import StageTimer
 from perception.core.fusion.calibration import load_calibration
 from perception.core.fusion.fuse import FusionConfig, fuse_scene
 from perception.core.fusion.projection import OcclusionConfig, project_to_image
@@ -62,25 +62,23 @@ class SceneFusion:
                 ) -> SceneResult:
         """points (N, 4) x, y, z, intensity in the LiDAR frame with the LiDAR model's per-point outputs; the
         camera frame is used when it, its intrinsics and the LiDAR->camera transform are all given."""
-        start = time.perf_counter()
-        timing = {}
+        timer = StageTimer('cpu')  # numpy only
         use_camera = camera is not None and camera_model is not None and camera_T_lidar is not None
         if use_camera and camera.labels.shape != (camera_model.height, camera_model.width):
             raise ValueError(f'camera labels are {camera.labels.shape[1]}x{camera.labels.shape[0]} but the '
                              f'calibration is for {camera_model.width}x{camera_model.height}')
         projection = None
         if use_camera:
-            projection = project_to_image(points[:, :3], camera_model, camera_T_lidar, self.config.fusion.occlusion)
-            timing['projection'] = (time.perf_counter() - start) * 1e3
-        tick = time.perf_counter()
-        panoptic = camera.panoptic if use_camera and self.config.use_panoptic else None
-        scene = fuse_scene(points[:, :3], lidar_labels, lidar_confidence, lidar_instance, projection,
-                           camera.labels if use_camera else None, camera.confidence if use_camera else None,
-                           panoptic, self.taxonomy, self.config.fusion)
-        timing['fusion'] = (time.perf_counter() - tick) * 1e3
-        tick = time.perf_counter()
-        boxes = instance_boxes(points[:, :3], scene.labels, scene.instance) if self.config.markers else []
-        cloud = scene_points(points, scene, self.taxonomy)
-        timing['scene'] = (time.perf_counter() - tick) * 1e3
-        timing['total'] = (time.perf_counter() - start) * 1e3
-        return SceneResult(cloud, boxes, use_camera, scene.camera_seen, scene.camera_labels, timing)
+            with timer('projection'):
+                projection = project_to_image(points[:, :3], camera_model, camera_T_lidar,
+                                              self.config.fusion.occlusion)
+        with timer('fusion'):
+            panoptic = camera.panoptic if use_camera and self.config.use_panoptic else None
+            scene = fuse_scene(points[:, :3], lidar_labels, lidar_confidence, lidar_instance, projection,
+                               camera.labels if use_camera else None, camera.confidence if use_camera else None,
+                               panoptic, self.taxonomy, self.config.fusion)
+        with timer('scene'):
+            boxes = instance_boxes(points[:, :3], scene.labels, scene.instance) if self.config.markers else []
+            cloud = scene_points(points, scene, self.taxonomy)
+        return SceneResult(points=cloud, boxes=boxes, camera_fused=use_camera, camera_seen=scene.camera_seen,
+                           camera_point_labels=scene.camera_labels, timing_ms=timer.finish())

@@ -4,14 +4,13 @@ Two backends behind one interface: 'sparse' (voxel U-Net, spconv) and 'pointnet2
 chunks). A weights file holds the network's hyper-parameters and input preprocessing, so `LidarModel.load`
 rebuilds exactly the trained network.
 """
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from perception.core.device import select_device
+from perception.core.device import StageTimer, select_device
 from perception.core.lidar.instances import ClusteringConfig, cluster_instances
 from perception.core.parameters import section
 from perception.models.pointnet2 import PointNet2, PointNet2Config
@@ -189,14 +188,9 @@ class LidarSegmenter:
             raise ValueError('the weights were trained for other classes than config/classes.yaml lists')
         self.unseen_classes = unseen_class_mask(self.taxonomy, self.device)
 
-    def _elapsed_ms(self, start: float) -> float:
-        if self.device.type == 'cuda':
-            torch.cuda.synchronize(self.device)
-        return (time.perf_counter() - start) * 1e3
-
     def process(self, points: np.ndarray) -> LidarSegmentation:
         """Segment one sweep: points (N, 4) x, y, z, intensity; ValueError for any other shape."""
-        start = time.perf_counter()
+        timer = StageTimer(self.device, stages=('preprocess', 'inference', 'clustering'))
         points = np.asarray(points)
         if points.ndim != 2 or points.shape[1] != 4:
             raise ValueError(f'points must be (N, 4) x, y, z, intensity, got shape {points.shape}')
@@ -207,23 +201,18 @@ class LidarSegmenter:
         labels = np.full(count, self.taxonomy.ignore_id, np.uint8)
         confidence = np.zeros(count, np.float32)
         instance = np.zeros(count, np.uint32)
-        timing = {'preprocess': 0.0, 'inference': 0.0, 'clustering': 0.0}
         if valid.any():
             with torch.inference_mode():
-                stage = time.perf_counter()
-                batch, chunks = self.model.prepare(torch.from_numpy(points[valid]).to(self.device))
-                timing['preprocess'] = self._elapsed_ms(stage)
-                stage = time.perf_counter()
-                logits = self.model.predict(batch, chunks)
-                logits = logits.masked_fill(self.unseen_classes, float('-inf'))
-                probability, label = logits.softmax(dim=1).max(dim=1)
-                labels[valid], confidence[valid] = label.cpu().numpy(), probability.cpu().numpy()
-                timing['inference'] = self._elapsed_ms(stage)
-            stage = time.perf_counter()
-            instance[valid] = cluster_instances(points[valid, :3], labels[valid], self.taxonomy.thing_ids,
-                                                self.config.clustering)
-            timing['clustering'] = self._elapsed_ms(stage)
-        timing['total'] = self._elapsed_ms(start)
+                with timer('preprocess'):
+                    batch, chunks = self.model.prepare(torch.from_numpy(points[valid]).to(self.device))
+                with timer('inference'):
+                    logits = self.model.predict(batch, chunks)
+                    logits = logits.masked_fill(self.unseen_classes, float('-inf'))
+                    probability, label = logits.softmax(dim=1).max(dim=1)
+                    labels[valid], confidence[valid] = label.cpu().numpy(), probability.cpu().numpy()
+            with timer('clustering'):
+                instance[valid] = cluster_instances(points[valid, :3], labels[valid], self.taxonomy.thing_ids,
+                                                    self.config.clustering)
         return LidarSegmentation(labels=labels, confidence=confidence, instance=instance, valid=valid,
                                  dropped_nonfinite=int((~finite).sum()),
-                                 dropped_out_of_range=int((finite & ~valid).sum()), timing_ms=timing)
+                                 dropped_out_of_range=int((finite & ~valid).sum()), timing_ms=timer.finish())
