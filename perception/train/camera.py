@@ -70,7 +70,7 @@ def evaluate(net: CameraNet, frames: CameraFrames, device: torch.device, num_cla
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.finetune:
+    if args.finetune or args.adapt:
         from perception.train.camera_finetune import main as finetune
         return finetune(args)
     started = time.time()

@@ -96,3 +96,28 @@ def test_finetune_run_trains_heads_first_and_records_the_real_data(camvid, tmp_p
 def test_finetune_needs_init(camvid, tmp_path, capsys):
     assert train_main(['camera', '--finetune', str(camvid), '--out', str(tmp_path / 'x.pt')]) == 1
     assert '--init' in capsys.readouterr().err
+
+
+def test_self_training_on_unlabelled_images_and_video(camvid, tmp_path):
+    torch.set_num_threads(1)
+    unlabelled = tmp_path / 'unlabelled'
+    unlabelled.mkdir()
+    rng = np.random.default_rng(1)
+    frame = np.zeros((60, 80, 3), np.uint8)
+    frame[:30], frame[30:] = (210, 215, 230), (95, 95, 100)
+    cv2.imwrite(str(unlabelled / 'a.jpg'), frame)
+    video = cv2.VideoWriter(str(unlabelled / 'drive.avi'), cv2.VideoWriter_fourcc(*'MJPG'), 10, (80, 60))
+    for _ in range(6):
+        video.write(np.clip(frame + rng.normal(0, 4, frame.shape), 0, 255).astype(np.uint8))
+    video.release()
+    init = tmp_path / 'init.pt'
+    save_camera_net(init, tiny_net())
+    out = tmp_path / 'adapted.pt'
+    args = ['camera', '--finetune', str(camvid), '--adapt', str(unlabelled), '--video-stride', '3',
+            '--init', str(init), '--out', str(out), '--width', '64', '--run-dir', str(tmp_path / 'run'),
+            '--steps', '2', '--batch-size', '2', '--crop', '32', '64', '--adapt-batch-size', '1',
+            '--val-every', '2', '--checkpoint-every', '2', '--workers', '0', '--threshold-every', '1']
+    assert train_main(args) == 0
+    adapted = yaml.safe_load(out.with_suffix('.yaml').read_text())['semantic']['data']['adapted_on']
+    assert adapted['images'] == 3  # the image and video frames 0 and 3
+    assert all(0.5 <= t <= 0.99 for t in adapted['last_thresholds'].values())
