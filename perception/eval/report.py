@@ -7,6 +7,7 @@ import cv2
 import matplotlib
 import numpy as np
 
+from perception.core.camera.panoptic import panoptic_to_instance, panoptic_to_semantic
 from perception.core.clouds import unpack_rgb
 from perception.taxonomy import Taxonomy
 
@@ -18,20 +19,20 @@ BEV_RANGE_M, BEV_PIXELS_PER_M = 50.0, 6
 
 def panoptic_colours(panoptic: np.ndarray, taxonomy: Taxonomy) -> np.ndarray:
     """Class colours, each thing instance shaded differently; void black."""
-    semantic, instance = panoptic // 1000, panoptic % 1000
+    semantic, instance = panoptic_to_semantic(panoptic), panoptic_to_instance(panoptic)
     rgb = taxonomy.colorize(np.clip(semantic, 0, 255)).astype(np.float32)
     shade = 0.55 + 0.45 * ((instance * 0.618034) % 1.0)
     rgb[instance > 0] *= shade[instance > 0, None]
     return rgb.astype(np.uint8)
 
 
-def birds_eye_view(scene: np.ndarray) -> np.ndarray:
-    """Top view of a scene cloud (x forward up the image, y left), points in their rgb field's colours."""
+def birds_eye_view(scene: np.ndarray, taxonomy: Taxonomy) -> np.ndarray:
+    """Top view of a scene cloud (x forward up the image, y left), labelled points in their rgb field's colours."""
     size = int(2 * BEV_RANGE_M * BEV_PIXELS_PER_M)
     image = np.full((size, size, 3), 20, np.uint8)
     row = (size / 2 - scene['x'] * BEV_PIXELS_PER_M).astype(int)
     col = (size / 2 - scene['y'] * BEV_PIXELS_PER_M).astype(int)
-    inside = (row >= 0) & (row < size) & (col >= 0) & (col < size) & (scene['label'] != 255)
+    inside = (row >= 0) & (row < size) & (col >= 0) & (col < size) & (scene['label'] != taxonomy.ignore_id)
     order = np.argsort(scene['z'][inside])  # higher points drawn last
     image[row[inside][order], col[inside][order]] = unpack_rgb(scene['rgb'][inside][order])
     cv2.circle(image, (size // 2, size // 2), 4, (255, 255, 255), -1)
@@ -135,7 +136,7 @@ def write_report(out: Path, summary: dict, latency: dict[str, list[float]], samp
         figures[f'Camera at {stamp} ns: image, semantic overlay, panoptic map'] = name
     for stamp, scene in sorted(samples.get('scene', {}).items())[:3]:
         name = f'scene_bev_{stamp}.png'
-        cv2.imwrite(str(out / name), cv2.cvtColor(birds_eye_view(scene), cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(out / name), cv2.cvtColor(birds_eye_view(scene, taxonomy), cv2.COLOR_RGB2BGR))
         figures[f"Labeled scene at {stamp} ns, bird's-eye view (100 m x 100 m)"] = name
     (out / 'report.json').write_text(json.dumps(summary, indent=2))
     path = out / 'report.md'

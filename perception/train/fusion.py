@@ -59,7 +59,8 @@ def collect(camera: CameraSegmenter, lidar: LidarSegmenter, frames, kitti_root: 
         seen_by_camera = camera.process(rgb, index * FRAME_PERIOD_NS)  # gaps between exported frames reset it
         scan = lidar.process(points)
         projection = project_to_image(points[:, :3], model, calib['Tr'], occlusion)
-        seen = projection.visible & (scan.labels != 255) & (truth != 255)
+        ignore = lidar.taxonomy.ignore_id
+        seen = projection.visible & (scan.labels != ignore) & (truth != ignore)
         u, v = projection.pixels[seen].T
         samples.append((truth[seen], seen_by_camera.labels[v, u], seen_by_camera.confidence[v, u],
                         scan.labels[seen], scan.confidence[seen]))
