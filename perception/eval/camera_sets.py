@@ -45,13 +45,9 @@ def read_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def _read_ids(path: Path, shape: tuple[int, int]) -> np.ndarray:
-    ids = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if ids is None or ids.ndim != 2:
-        raise ValueError(f'{path}: not a single-channel label image')
-    if ids.shape != shape:
-        raise ValueError(f'{path}: labels of {ids.shape} for an image of {shape}')
-    return ids
+def _check_size(path: Path, labels: np.ndarray, rgb: np.ndarray) -> None:
+    if labels.shape != rgb.shape[:2]:
+        raise ValueError(f'{path}: labels of {labels.shape} for an image of {rgb.shape[:2]}')
 
 
 def cityscapes_frames(root: Path, split: str, taxonomy: Taxonomy) -> list[Loader]:
@@ -66,15 +62,20 @@ def cityscapes_frames(root: Path, split: str, taxonomy: Taxonomy) -> list[Loader
 
 
 def _cityscapes_frame(frame: cityscapes.CityscapesFrame, split: str, taxonomy: Taxonomy) -> CameraFrame:
+    prediction = Path('predictions', split, frame.image.parent.name, f'{frame.name}_labelIds.png')
+    if frame.label_ids.exists() and frame.instance_ids.exists():
+        rgb, labels, instance = cityscapes.read_frame(frame)
+        for path, array in ((frame.label_ids, labels), (frame.instance_ids, instance)):
+            _check_size(path, array, rgb)
+        return CameraFrame(frame.name, rgb, prediction, 'cityscapes', labels=labels, instance=instance)
     rgb = read_rgb(frame.image)
-    out = CameraFrame(frame.name, rgb, Path('predictions', split, frame.image.parent.name,
-                                            f'{frame.name}_labelIds.png'), 'cityscapes')
-    if frame.label_ids.exists():
-        out.labels = taxonomy.from_cityscapes_label_ids[_read_ids(frame.label_ids, rgb.shape[:2])]
-    if out.labels is not None and frame.instance_ids.exists():
-        instance_ids = _read_ids(frame.instance_ids, rgb.shape[:2]).astype(np.int32)
-        out.instance = np.where(instance_ids >= 1000, instance_ids % 1000 + 1, 0)  # as cityscapes.read_frame
-    return out
+    if not frame.label_ids.exists():
+        return CameraFrame(frame.name, rgb, prediction, 'cityscapes')
+    label_ids = cv2.imread(str(frame.label_ids), cv2.IMREAD_UNCHANGED)
+    if label_ids is None or label_ids.ndim != 2:
+        raise ValueError(f'{frame.label_ids}: not a single-channel label image')
+    _check_size(frame.label_ids, label_ids, rgb)
+    return CameraFrame(frame.name, rgb, prediction, 'cityscapes', labels=taxonomy.from_cityscapes_label_ids[label_ids])
 
 
 def camvid_frames(root: Path, split: str) -> list[Loader]:

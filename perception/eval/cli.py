@@ -37,6 +37,7 @@ from perception.eval.real_eval import evaluate_camera, evaluate_lidar
 from perception.io.point_clouds import SWEEP_SUFFIXES
 from perception.taxonomy import load_taxonomy
 
+DATASETS = LIDAR_DATASETS + CAMERA_DATASETS
 DEFAULT_SPLITS = {'cityscapes': 'val', 'camvid': 'test'}
 
 
@@ -67,9 +68,6 @@ def detect_dataset(root: Path) -> str:
     if suffixes & {'.png', '.jpg', '.jpeg'}:
         return 'images'
     raise ValueError(f'{root}: no known dataset layout here; give --dataset ({", ".join(DATASETS)})')
-
-
-DATASETS = LIDAR_DATASETS + CAMERA_DATASETS
 
 
 def list_frames(dataset: str, root: Path, split: str | None) -> list:

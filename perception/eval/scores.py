@@ -33,12 +33,12 @@ class ClassScore:
     def summary(self) -> dict:
         present, iou = self.present(), self.confusion.iou()
         recall = self.confusion.class_accuracy()
+        labelled = self.confusion.matrix.sum() + self.confusion.void_predictions.sum()
         return {'miou': percent(iou[present].mean()) if present.any() else None,
                 'accuracy': percent(self.confusion.accuracy()),
                 'mean_class_accuracy': percent(recall[present].mean()) if present.any() else None,
                 'per_class_iou': {name: percent(iou[k]) for k, name in enumerate(self.names) if present[k]},
-                'classes': int(present.sum()), 'labelled': int(self.confusion.matrix.sum()
-                                                               + self.confusion.void_predictions.sum())}
+                'classes': int(present.sum()), 'labelled': int(labelled)}
 
 
 class CoarseScore:
