@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 from perception.io.bag import BagError
+from perception.sim.lidar import load_lidars
 from perception.sim.record import record_drive
 from perception.sim.simulator import DriveSimulator, SensorRig
 
@@ -25,6 +26,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--width', type=int, help='camera width (default from config/simulator.yaml)')
     parser.add_argument('--height', type=int, help='camera height')
     parser.add_argument('--config', type=Path, help='simulator config (default: config/simulator.yaml)')
+    lidars = load_lidars()
+    parser.add_argument('--lidar', choices=sorted(lidars.sensors), default=lidars.default,
+                        help=f'LiDAR model from config/lidars.yaml (default: {lidars.default})')
+    parser.add_argument('--randomise', action='store_true',
+                        help='draw materials, colours and sensor responses anew per drive (domain randomisation)')
     args = parser.parse_args(argv)
     if min(args.frames, args.sequences, args.stride) < 1:
         parser.error('--frames, --sequences and --stride must be at least 1')
@@ -38,7 +44,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        rig = SensorRig.from_config(args.config, args.width, args.height)
+        rig = SensorRig.from_config(args.config, args.width, args.height, args.lidar, args.randomise)
     except (OSError, KeyError, ValueError) as error:
         print(f'perception-sim: bad simulator config: {error}', file=sys.stderr)
         return 1

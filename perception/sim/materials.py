@@ -1,4 +1,4 @@
-"""Materials: procedural albedo textures for the camera and reflectivity for the LiDAR.
+"""Materials: procedural albedo textures for the camera (LiDAR reflectance per material: perception.sim.lidar).
 
 Textures are evaluated at ray hits from 2D texture coordinates (a, b) in the hit object's own frame:
 horizontal surfaces use (x, y), vertical ones (position along the face, height).
@@ -34,26 +34,25 @@ class M(IntEnum):
 
 @dataclass(frozen=True)
 class Material:
-    reflectivity: float  # LiDAR return strength at normal incidence, in [0, 1]
+    """Camera texture of a material (LiDAR reflectance: the `reflectance` block of config/simulator.yaml)."""
     noise: float         # amplitude of the multiplicative albedo noise
     scale: float         # noise feature size in metres
 
 
 MATERIALS = {
-    M.ASPHALT: Material(0.10, 0.35, 0.25), M.PAINT: Material(0.60, 0.15, 0.2), M.TILES: Material(0.30, 0.15, 0.3),
-    M.CONCRETE: Material(0.30, 0.2, 0.4), M.FACADE: Material(0.35, 0.12, 0.8), M.BRICK: Material(0.30, 0.2, 0.3),
-    M.SLATS: Material(0.30, 0.15, 0.3), M.METAL: Material(0.45, 0.1, 0.3), M.SIGN: Material(0.90, 0.05, 0.2),
-    M.LAMP: Material(0.25, 0.05, 0.1), M.FOLIAGE: Material(0.45, 0.7, 0.35), M.BARK: Material(0.35, 0.4, 0.12),
-    M.GRASS: Material(0.50, 0.5, 0.6), M.CAR_PAINT: Material(0.40, 0.06, 0.5), M.GLASS: Material(0.05, 0.2, 0.6),
-    M.RUBBER: Material(0.05, 0.1, 0.1), M.FABRIC: Material(0.30, 0.15, 0.1), M.SKIN: Material(0.30, 0.05, 0.1),
-    M.GRAVEL: Material(0.25, 0.5, 0.15),
+    M.ASPHALT: Material(0.35, 0.25), M.PAINT: Material(0.15, 0.2), M.TILES: Material(0.15, 0.3),
+    M.CONCRETE: Material(0.2, 0.4), M.FACADE: Material(0.12, 0.8), M.BRICK: Material(0.2, 0.3),
+    M.SLATS: Material(0.15, 0.3), M.METAL: Material(0.1, 0.3), M.SIGN: Material(0.05, 0.2),
+    M.LAMP: Material(0.05, 0.1), M.FOLIAGE: Material(0.7, 0.35), M.BARK: Material(0.4, 0.12),
+    M.GRASS: Material(0.5, 0.6), M.CAR_PAINT: Material(0.06, 0.5), M.GLASS: Material(0.2, 0.6),
+    M.RUBBER: Material(0.1, 0.1), M.FABRIC: Material(0.15, 0.1), M.SKIN: Material(0.05, 0.1),
+    M.GRAVEL: Material(0.5, 0.15),
 }
-REFLECTIVITY = np.array([MATERIALS[m].reflectivity for m in M], np.float32)
 _NOISE = np.array([MATERIALS[m].noise for m in M], np.float32)
 _SCALE = np.array([MATERIALS[m].scale for m in M], np.float32)
 
 
-def _hash(ix: np.ndarray, iy: np.ndarray, seed: int) -> np.ndarray:
+def lattice_hash(ix: np.ndarray, iy: np.ndarray, seed: int) -> np.ndarray:
     """Deterministic pseudo-random values in [0, 1) on an integer lattice."""
     h = (ix.astype(np.int64) * 374761393 + iy.astype(np.int64) * 668265263 + seed * 2246822519) & 0xFFFFFFFF
     h = ((h ^ (h >> 13)) * 1274126177) & 0xFFFFFFFF
@@ -66,8 +65,8 @@ def value_noise(a: np.ndarray, b: np.ndarray, seed: int = 0) -> np.ndarray:
     ta, tb = a - fa, b - fb
     ta, tb = ta * ta * (3 - 2 * ta), tb * tb * (3 - 2 * tb)
     ia, ib = fa.astype(np.int64), fb.astype(np.int64)
-    v00, v10 = _hash(ia, ib, seed), _hash(ia + 1, ib, seed)
-    v01, v11 = _hash(ia, ib + 1, seed), _hash(ia + 1, ib + 1, seed)
+    v00, v10 = lattice_hash(ia, ib, seed), lattice_hash(ia + 1, ib, seed)
+    v01, v11 = lattice_hash(ia, ib + 1, seed), lattice_hash(ia + 1, ib + 1, seed)
     return (v00 * (1 - ta) + v10 * ta) * (1 - tb) + (v01 * (1 - ta) + v11 * ta) * tb
 
 
@@ -100,14 +99,14 @@ def albedo(material: np.ndarray, color: np.ndarray, a: np.ndarray, b: np.ndarray
     row = np.floor(b / 0.075)
     mortar = _grid_lines(b, 0.075, 0.012) | _grid_lines(a + 0.125 * np.mod(row, 2), 0.25, 0.012)
     out[brick & mortar] = 0.75
-    out[brick & ~mortar] *= (0.85 + 0.3 * _hash(np.floor((a + 0.125 * np.mod(row, 2)) / 0.25), row, seed))[
+    out[brick & ~mortar] *= (0.85 + 0.3 * lattice_hash(np.floor((a + 0.125 * np.mod(row, 2)) / 0.25), row, seed))[
         brick & ~mortar, None]
     slats = where(M.SLATS)
     out[slats & _grid_lines(a, 0.15, 0.04)] *= 0.45
     facade = where(M.FACADE)
     cell_a, cell_b = np.mod(a, 2.6) / 2.6, np.mod(b, 3.2) / 3.2
     window = facade & (cell_a > 0.25) & (cell_a < 0.75) & (cell_b > 0.3) & (cell_b < 0.8) & (b > 0.8)
-    tint = _hash(np.floor(a / 2.6), np.floor(b / 3.2), seed + 5)
+    tint = lattice_hash(np.floor(a / 2.6), np.floor(b / 3.2), seed + 5)
     out[window] = (np.array([0.12, 0.15, 0.2]) + 0.25 * tint[window, None] * np.array([0.8, 0.9, 1.0]))
     foliage = where(M.FOLIAGE)
     out[foliage] *= (0.6 + 0.8 * fbm(a[foliage] / 0.12, b[foliage] / 0.12, 2, seed + 9))[:, None]

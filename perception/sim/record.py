@@ -83,7 +83,7 @@ def record_drive(sim: DriveSimulator, bag: Path | None = None, cityscapes: Path 
                  semantickitti: Path | None = None, storage: str = 'mcap', progress: bool = True,
                  stride: int = 1) -> None:
     """Run the drive once and write every `stride`-th frame to every requested output, plus a small provenance
-    file (seed, split, frames, camera size) next to each."""
+    file (seed, split, frames, camera size, LiDAR model, randomisation) next to each."""
     split = sim.rig.splits.split_of(sim.seed) or 'other'
     odom_T_base = []
     with ExitStack() as outputs:
@@ -104,7 +104,8 @@ def record_drive(sim: DriveSimulator, bag: Path | None = None, cityscapes: Path 
     if semantickitti:
         write_kitti_calibration(semantickitti, sim, np.array(odom_T_base))
     provenance = {'seed': sim.seed, 'split': split, 'frames': sim.frames, 'stride': stride,
-                  'camera': [sim.rig.camera.width, sim.rig.camera.height]}
+                  'camera': [sim.rig.camera.width, sim.rig.camera.height], 'lidar': sim.rig.lidar.name,
+                  'randomise': sim.rig.randomise}
     for path in ([Path(bag) / 'simulation.yaml'] if bag else []) + [
             Path(root) / 'meta' / f'sim{sim.seed}.yaml' for root in (cityscapes, semantickitti) if root]:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,34 +1,13 @@
-"""Ray-cast sensors over the world's meshes (open3d RaycastingScene): a shaded, textured pinhole camera and an
-HDL-64E-like spinning LiDAR, both with exact per-pixel / per-point ground truth."""
-from dataclasses import dataclass
+"""Ray casting over the world's meshes (open3d RaycastingScene) and the shaded, textured pinhole camera, with exact
+per-pixel ground truth (the LiDAR: perception.sim.lidar)."""
+from dataclasses import dataclass, fields
 
 import numpy as np
 import open3d as o3d
 
 from perception.core.geometry import CameraIntrinsics
-from perception.sim.materials import M, REFLECTIVITY, albedo, fbm
+from perception.sim.materials import M, albedo, fbm
 from perception.sim.meshes import Mesh
-
-
-@dataclass(frozen=True)
-class LidarSpec:
-    beams: int = 64
-    fov_up_deg: float = 2.0
-    fov_down_deg: float = -24.8
-    azimuth_steps: int = 1024
-    max_range: float = 100.0
-    min_range: float = 1.0
-    range_noise: float = 0.02   # metres, 1 sigma
-    dropout: float = 0.03       # share of returns lost at random
-
-    def elevations(self) -> np.ndarray:
-        """Beam elevations (rad), top first: like the HDL-64E, the upper half of the beams is packed into the
-        top 37.5% of the field of view."""
-        up, down = self.fov_up_deg, self.fov_down_deg
-        split = up + 0.375 * (down - up)
-        upper = np.linspace(up, split, self.beams // 2)
-        lower = np.linspace(split + 0.02 * (down - up), down, self.beams - self.beams // 2)
-        return np.radians(np.concatenate([upper, lower]))
 
 
 @dataclass
@@ -46,6 +25,11 @@ class Hits:
     @property
     def hit(self) -> np.ndarray:
         return np.isfinite(self.t)
+
+    def assign(self, index: np.ndarray, other: 'Hits') -> None:
+        """Replace the hits at `index` by `other` (one hit per index)."""
+        for field in fields(self):
+            getattr(self, field.name)[index] = getattr(other, field.name)
 
 
 def _scene(mesh: Mesh):
@@ -164,31 +148,3 @@ def render_camera(caster: Raycaster, camera: CameraIntrinsics, world_T_camera: n
     instance = hits.instance.astype(np.uint16).reshape(h, w)
     depth = (hits.t * rays[:, 2]).astype(np.float32).reshape(h, w)
     return image, semantic, instance, depth
-
-
-def scan_lidar(caster: Raycaster, spec: LidarSpec, world_T_lidar: np.ndarray, rng: np.random.Generator):
-    """Ray-cast one sweep. Returns points in the lidar frame as a structured array (x, y, z, intensity, ring)
-    and per-point semantic (uint8) and instance (uint32). Points are ordered by azimuth, then beam."""
-    elevation = spec.elevations()
-    azimuth = np.linspace(np.pi, -np.pi, spec.azimuth_steps, endpoint=False)  # clockwise, starting behind
-    az, el = np.meshgrid(azimuth, elevation, indexing='ij')
-    ring = np.broadcast_to(np.arange(spec.beams, dtype=np.uint16), az.shape).ravel()
-    local = np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], -1).reshape(-1, 3)
-    hits = caster.cast(world_T_lidar[:3, 3][None], local @ world_T_lidar[:3, :3].T)
-
-    distance = hits.t + rng.normal(0, spec.range_noise, len(hits.t)).astype(np.float32)
-    incidence = np.abs(np.einsum('ij,ij->i', hits.normal, local @ world_T_lidar[:3, :3].T))
-    reflectivity = REFLECTIVITY[hits.material]
-    intensity = reflectivity * (0.35 + 0.65 * incidence) * (1 - 0.25 * np.minimum(distance / spec.max_range, 1))
-    intensity = np.clip(intensity + rng.normal(0, 0.015, len(intensity)), 0, 1)
-    weak = (intensity < 0.03) & (distance > 0.5 * spec.max_range)
-    keep = (hits.hit & (distance >= spec.min_range) & (distance <= spec.max_range)
-            & (rng.random(len(distance)) >= spec.dropout) & ~(weak & (rng.random(len(distance)) < 0.6)))
-
-    points = np.zeros(int(keep.sum()), dtype=[('x', '<f4'), ('y', '<f4'), ('z', '<f4'), ('intensity', '<f4'),
-                                              ('ring', '<u2')])
-    xyz = local[keep] * distance[keep, None]
-    points['x'], points['y'], points['z'] = xyz.T
-    points['intensity'] = intensity[keep]
-    points['ring'] = ring[keep]
-    return points, hits.semantic[keep].copy(), hits.instance[keep].copy()

@@ -1,5 +1,5 @@
 """The drive: a world, a sensor rig on the ego vehicle, and frames of camera + LiDAR data with ground truth."""
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +9,8 @@ from scipy.spatial.transform import Rotation
 from perception.core.geometry import CameraIntrinsics, invert_transform
 from perception.paths import config_path
 from perception.sim.meshes import concat
-from perception.sim.sensors import LidarSpec, Raycaster, render_camera, scan_lidar
+from perception.sim.lidar import LidarSpec, Reflectance, jittered_mounting, load_lidars, scan_lidar
+from perception.sim.sensors import Raycaster, render_camera
 from perception.sim.world import build_world
 from perception.splits import SeedSplits
 from perception.taxonomy import load_taxonomy
@@ -29,26 +30,37 @@ def _pose(xyz, rpy) -> np.ndarray:
 class SensorRig:
     camera: CameraIntrinsics
     lidar: LidarSpec
-    base_T_lidar: np.ndarray   # 4x4
+    base_T_lidar: np.ndarray   # 4x4, the LiDAR model's nominal mounting (each drive jitters it)
     base_T_camera: np.ndarray  # 4x4, to the camera optical frame
     frames: dict               # frame ids: odom, base, lidar, camera
     rate_hz: float
     start_ns: int
     splits: SeedSplits         # seed ranges of train / val / eval drives and the demo seed
+    reflectance: Reflectance   # LiDAR return statistics per material
+    mount_jitter: dict         # per-drive LiDAR mounting jitter (config/lidars.yaml)
+    randomise: bool = False    # draw materials, colours and sensor responses anew per drive
 
     @classmethod
-    def from_config(cls, path: Path | None = None, width: int | None = None, height: int | None = None):
+    def from_config(cls, path: Path | None = None, width: int | None = None, height: int | None = None,
+                    lidar: str | None = None, randomise: bool = False):
+        """The rig of a simulator config with the LiDAR model `lidar` (default: config/lidars.yaml's)."""
         with open(path or config_path('simulator.yaml')) as f:
             cfg = yaml.safe_load(f)
+        lidars = load_lidars()
+        spec = lidars.get(lidar)
         kitti = cfg['camera']['kitti']
         reference = CameraIntrinsics.pinhole(kitti['width'], kitti['height'], kitti['fx'], kitti['fy'], kitti['cx'],
                                              kitti['cy'])
         camera = reference.scaled(width or cfg['camera']['width'], height or cfg['camera']['height'])
         base_T_camera = _pose(**cfg['rig']['camera'])
         base_T_camera[:3, :3] = base_T_camera[:3, :3] @ BODY_R_OPTICAL
-        return cls(camera=camera, lidar=LidarSpec(**cfg['lidar']), base_T_lidar=_pose(**cfg['rig']['lidar']),
+        base_T_lidar = _pose([*cfg['rig']['lidar']['xy'], spec.mount_height],
+                             [0.0, np.radians(spec.mount_pitch_deg), 0.0])
+        return cls(camera=camera, lidar=spec, base_T_lidar=base_T_lidar,
                    base_T_camera=base_T_camera, frames=dict(cfg['rig']['frames']), rate_hz=float(cfg['rate_hz']),
-                   start_ns=int(cfg['start_time_s'] * 1e9), splits=SeedSplits.from_config(cfg['seeds']))
+                   start_ns=int(cfg['start_time_s'] * 1e9), splits=SeedSplits.from_config(cfg['seeds']),
+                   reflectance=Reflectance.from_config(cfg['reflectance'], cfg['randomise']['lidar']),
+                   mount_jitter=lidars.mount_jitter, randomise=randomise)
 
 
 @dataclass
@@ -72,7 +84,10 @@ class DriveSimulator:
         if frames < 1:
             raise ValueError(f'frames must be at least 1, got {frames}')
         self.seed, self.frames = seed, frames
-        self.rig = rig or SensorRig.from_config()
+        rig = rig or SensorRig.from_config()
+        drive_rng = np.random.default_rng([seed, 1, 0])  # per-drive sensor draws (frames use [seed, index])
+        self.rig = replace(rig, base_T_lidar=jittered_mounting(rig.base_T_lidar, rig.mount_jitter, drive_rng))
+        self.reflectance = rig.reflectance.for_drive(drive_rng, rig.randomise)
         self.world = build_world(seed, frames / self.rig.rate_hz)
         self.caster = Raycaster(self.world.static)
         self.sky_id = load_taxonomy().id_of('sky')
@@ -93,8 +108,8 @@ class DriveSimulator:
         image, semantic, instance, depth = render_camera(
             self.caster, self.rig.camera, world_T_base @ self.rig.base_T_camera, self.world.sun,
             self.world.lighting, self.sky_id, rng, texture_seed=self.seed)
-        points, point_semantic, point_instance = scan_lidar(self.caster, self.rig.lidar,
-                                                            world_T_base @ self.rig.base_T_lidar, rng)
+        points, point_semantic, point_instance = scan_lidar(self.caster, self.rig.lidar, self.reflectance,
+                                                            world_T_base @ self.rig.base_T_lidar, rng, self.seed)
         stamp = self.rig.start_ns + int(round(t * 1e9))
         return SimFrame(index, stamp, invert_transform(self.world_T_odom) @ world_T_base, image, semantic, instance,
                         depth, points, point_semantic, point_instance)

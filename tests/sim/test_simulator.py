@@ -129,7 +129,8 @@ def test_ego_speed_and_lidar_geometry_are_kitti_like():
     elevation = np.degrees(np.arctan2(frame.points['z'], np.hypot(frame.points['x'], frame.points['y'])))
     assert elevation.max() <= 2.1 and elevation.min() >= -25.0
     assert set(np.unique(frame.points['ring'])) <= set(range(64))
-    assert np.hypot(frame.points['x'], frame.points['y']).max() <= 100.5
+    # the detection limit grows with reflectance: 120 m at 0.8 (config/lidars.yaml), a little more for signs
+    assert np.hypot(frame.points['x'], frame.points['y']).max() <= 1.1 * sim.rig.lidar.max_range + 0.5
     assert (frame.points['intensity'] >= 0).all() and (frame.points['intensity'] <= 1).all()
 
 

@@ -1,0 +1,254 @@
+"""Simulator realism against the real data in ../shared/data, side by side.
+
+LiDAR (KITTI HDL-64E): points per sweep, share of zero-reflectance returns, median reflectance, reflectance medians
+of road / car / wall / vegetation points, and the car-point share of a sweep's front 90 degrees.
+Real references: the kitti_raw_0001 sweeps (road: ground-plane inliers within 3 m of the vehicle's track, 4-40 m;
+wall: vertical planar neighbourhoods 2.2-8 m above the road; vegetation: scattered neighbourhoods 1-10 m above it),
+the KITTI object Car/Van boxes and the SqueezeSeg car labels (car). Simulated: the same regions by ground truth.
+Camera: mean brightness and saturation, sky colour, road brightness and texture contrast, beside CamVid (labelled),
+nuScenes front and KITTI images.
+
+    .venv/bin/python benchmarks/bench_sim_realism.py [--seeds 3000 3001 3002] [--frames 0 20 40] [--randomise]
+
+Skips cleanly (exit 0, one line) without ../shared/data.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+from scipy.spatial import cKDTree
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import publish  # noqa: E402
+
+from perception.eval.real_data import DEFAULT_DATA_ROOT  # noqa: E402
+from perception.io import kitti_object  # noqa: E402
+from perception.io.camvid import list_camvid, read_camvid  # noqa: E402
+from perception.io.point_clouds import read_sweep  # noqa: E402
+from perception.taxonomy import load_taxonomy  # noqa: E402
+
+ROAD_HALF_WIDTH, ROAD_RANGE = 3.0, (4.0, 40.0)
+WORK_WIDTH = 480  # images are compared at CamVid's width
+LIDAR_ROWS = ('points per sweep', 'zero share', 'median', 'road median', 'road zero share', 'car median',
+              'car zero share', 'wall median', 'vegetation median', 'car share (front 90 deg)')
+CAMERA_ROWS = ('brightness', 'saturation', 'sky R', 'sky G', 'sky B', 'sky saturation', 'road brightness',
+               'road texture contrast')
+
+
+# -- LiDAR regions ---------------------------------------------------------------------------------------------
+def ground_height(xyz: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Height of each point above a RANSAC ground plane fitted to the low points within 25 m."""
+    near = xyz[(np.hypot(xyz[:, 0], xyz[:, 1]) < 25) & (xyz[:, 2] < -1.0)]
+    best, best_count = (np.array([0.0, 0.0, 1.0]), 1.73), -1
+    for _ in range(200):
+        p = near[rng.choice(len(near), 3, replace=False)]
+        normal = np.cross(p[1] - p[0], p[2] - p[0])
+        if np.linalg.norm(normal) < 1e-6:
+            continue
+        normal = normal / np.linalg.norm(normal) * np.sign(normal[2])
+        if normal[2] < 0.95:
+            continue
+        offset = -normal @ p[0]
+        count = int((np.abs(near @ normal + offset) < 0.08).sum())
+        if count > best_count:
+            best, best_count = (normal, offset), count
+    normal, offset = best
+    return xyz @ normal + offset
+
+
+def road_region(xyz: np.ndarray, height: np.ndarray) -> np.ndarray:
+    return ((np.abs(height) < 0.08) & (np.abs(xyz[:, 1]) < ROAD_HALF_WIDTH) & (np.abs(xyz[:, 0]) > ROAD_RANGE[0])
+            & (np.abs(xyz[:, 0]) < ROAD_RANGE[1]))
+
+
+def shape_regions(xyz: np.ndarray, height: np.ndarray, k: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """(wall, vegetation) masks from the eigenvalues of each point's k-neighbourhood."""
+    wall, vegetation = np.zeros(len(xyz), bool), np.zeros(len(xyz), bool)
+    idx = np.flatnonzero((height > 1.0) & (height < 10) & (np.hypot(xyz[:, 0], xyz[:, 1]) < 40))
+    if len(idx) < k:
+        return wall, vegetation
+    _, neighbours = cKDTree(xyz[idx]).query(xyz[idx], k)
+    centred = xyz[idx][neighbours] - xyz[idx][neighbours].mean(1, keepdims=True)   # (M, k, 3)
+    values, vectors = np.linalg.eigh(np.einsum('nki,nkj->nij', centred, centred) / k)  # ascending
+    planarity = (values[:, 1] - values[:, 0]) / np.maximum(values[:, 2], 1e-9)
+    scattering = values[:, 0] / np.maximum(values[:, 2], 1e-9)
+    wall[idx] = (np.abs(vectors[:, 2, 0]) < 0.15) & (planarity > 0.6) & (height[idx] > 2.2) & (height[idx] < 8)
+    vegetation[idx] = scattering > 0.12
+    return wall, vegetation
+
+
+def front(xyz: np.ndarray) -> np.ndarray:
+    return np.abs(np.arctan2(xyz[:, 1], xyz[:, 0])) < np.pi / 4
+
+
+def lidar_row(sweeps: list, region_values: dict, car_share: list) -> dict:
+    """Summary of sweeps [(xyz, reflectance)] and per-region reflectance values."""
+    reflectance = np.concatenate([r for _, r in sweeps])
+    row = {'points per sweep': float(np.median([len(r) for _, r in sweeps])),
+           'zero share': float((reflectance == 0).mean()), 'median': float(np.median(reflectance))}
+    for name in ('road', 'car', 'wall', 'vegetation'):
+        values = np.concatenate(region_values.get(name) or [np.zeros(0)])
+        if len(values):
+            row[f'{name} median'] = float(np.median(values))
+            if name in ('road', 'car'):
+                row[f'{name} zero share'] = float((values == 0).mean())
+    if car_share:
+        row['car share (front 90 deg)'] = float(np.mean(car_share))
+    return row
+
+
+def real_lidar(root: Path, rng: np.random.Generator) -> dict:
+    sweeps, regions = [], {}
+    for path in sorted((root / 'kitti_raw_0001_lidar').glob('*.npz'))[::3]:
+        points = read_sweep(path)
+        xyz, reflectance = points[:, :3].astype(float), points[:, 3]
+        sweeps.append((xyz, reflectance))
+        height = ground_height(xyz, rng)
+        wall, vegetation = shape_regions(xyz, height)
+        for name, mask in (('road', road_region(xyz, height)), ('wall', wall), ('vegetation', vegetation)):
+            regions.setdefault(name, []).append(reflectance[mask])
+    boxes = [(root / 'kitti_object' / 'training', label.stem, 'velodyne')
+             for label in sorted((root / 'kitti_object' / 'training' / 'label_2').glob('*.txt'))]
+    boxes.append((root / 'kitti_object_000008', '000008', 'velodyne_reduced'))
+    for folder, stem, velodyne in boxes:
+        points = read_sweep(folder / velodyne / f'{stem}.bin')
+        xyz = points[:, :3].astype(float)
+        calib = kitti_object.read_calib(folder / 'calib' / f'{stem}.txt')
+        inside = np.zeros(len(points), bool)
+        for box in kitti_object.read_labels(folder / 'label_2' / f'{stem}.txt'):
+            if box.type in ('Car', 'Van'):
+                inside |= kitti_object.in_box(xyz, calib, box)
+        regions.setdefault('car', []).append(points[inside & (xyz[:, 2] > -1.55), 3])  # not the road below
+    car_share = []
+    for path in sorted((root / 'kitti_raw_0001_squeezeseg').glob('*.npy')):
+        grid = np.load(path).reshape(-1, 6)  # x, y, z, intensity, range, label (1 = car)
+        valid = grid[:, 4] > 0
+        regions['car'].append(grid[valid & (grid[:, 5] == 1), 3])
+        car_share.append(float((grid[valid, 5] == 1).mean()))
+    return lidar_row(sweeps, regions, car_share)
+
+
+def sim_lidar(frames: list, rng: np.random.Generator) -> dict:
+    ids = load_taxonomy().id_of
+    sweeps, regions, car_share = [], {}, []
+    for frame in frames:
+        xyz = np.stack([frame.points[a] for a in 'xyz'], 1).astype(float)
+        reflectance, semantic = frame.points['intensity'], frame.point_semantic
+        sweeps.append((xyz, reflectance))
+        height = ground_height(xyz, rng)
+        masks = {'road': road_region(xyz, height) & (semantic == ids('road')), 'car': semantic == ids('car'),
+                 'wall': np.isin(semantic, [ids('building'), ids('wall')]) & (height > 2.2) & (height < 8),
+                 'vegetation': (semantic == ids('vegetation')) & (height > 1.0) & (height < 10)}
+        for name, mask in masks.items():
+            regions.setdefault(name, []).append(reflectance[mask])
+        ahead = front(xyz)
+        car_share.append(float((semantic[ahead] == ids('car')).mean()))
+    return lidar_row(sweeps, regions, car_share)
+
+
+# -- camera ----------------------------------------------------------------------------------------------------
+def _resized(image: np.ndarray, labels: np.ndarray | None = None):
+    height = round(image.shape[0] * WORK_WIDTH / image.shape[1])
+    image = cv2.resize(image, (WORK_WIDTH, height), interpolation=cv2.INTER_AREA)
+    if labels is not None:
+        labels = cv2.resize(labels, (WORK_WIDTH, height), interpolation=cv2.INTER_NEAREST)
+    return image, labels
+
+
+def camera_row(images: list) -> dict:
+    """Statistics of [(rgb, sky mask or None, road mask or None)] at WORK_WIDTH."""
+    brightness, saturation, sky, road_brightness, road_texture = [], [], [], [], []
+    for rgb, sky_mask, road_mask in images:
+        hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
+        luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255
+        brightness.append(luma.mean())
+        saturation.append(hsv[..., 1].mean() / 255)
+        if sky_mask is not None and sky_mask.sum() > 200:
+            sky.append(rgb[sky_mask].mean(0) / 255)
+        if road_mask is not None:
+            inner = cv2.erode(road_mask.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+            if inner.sum() > 500:
+                detail = luma - cv2.GaussianBlur(luma, (0, 0), 2.0)
+                road_brightness.append(luma[inner].mean())
+                road_texture.append(detail[inner].std() / max(luma[inner].mean(), 1e-3))
+    row = {'brightness': float(np.mean(brightness)), 'saturation': float(np.mean(saturation))}
+    if sky:
+        colour = np.mean(sky, 0)
+        row.update({'sky R': float(colour[0]), 'sky G': float(colour[1]), 'sky B': float(colour[2]),
+                    'sky saturation': float(1 - colour.min() / max(colour.max(), 1e-6))})
+    if road_brightness:
+        row.update({'road brightness': float(np.mean(road_brightness)),
+                    'road texture contrast': float(np.median(road_texture))})
+    return row
+
+
+def camvid_images(root: Path, count: int = 60) -> list:
+    pairs = list_camvid(root / 'camvid', 'test')
+    images = []
+    for image_path, label_path in pairs[::max(1, len(pairs) // count)]:
+        rgb, labels = _resized(*read_camvid(image_path, label_path))
+        images.append((rgb, labels == 0, labels == 3))  # CamVid: 0 Sky, 3 Road
+    return images
+
+
+def plain_images(paths: list) -> list:
+    images = []
+    for path in paths:
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        images.append((_resized(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))[0], None, None))
+    return images
+
+
+def sim_images(frames: list) -> list:
+    ids = load_taxonomy().id_of
+    images = []
+    for frame in frames:
+        rgb, labels = _resized(frame.image, frame.semantic)
+        images.append((rgb, labels == ids('sky'), labels == ids('road')))
+    return images
+
+
+def simulate(seeds: list, frame_indices: list, lidar: str | None, randomise: bool) -> list:
+    from perception.sim.simulator import DriveSimulator, SensorRig
+    rig = SensorRig.from_config(lidar=lidar, randomise=randomise)
+    frames = []
+    for seed in seeds:
+        sim = DriveSimulator(seed, max(frame_indices) + 1, rig)
+        frames += [sim.frame(i) for i in frame_indices]
+    return frames
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--seeds', type=int, nargs='+', default=[3000, 3001, 3002])
+    parser.add_argument('--frames', type=int, nargs='+', default=[0, 20, 40])
+    parser.add_argument('--lidar', help='simulated LiDAR model (config/lidars.yaml; default: its default)')
+    parser.add_argument('--randomise', action='store_true', help='simulate with per-drive randomisation')
+    parser.add_argument('--data', type=Path, default=DEFAULT_DATA_ROOT)
+    parser.add_argument('--name', default='sim_realism', help='name of the JSON under outputs/benchmarks/')
+    args = parser.parse_args()
+    if not (args.data / 'kitti_raw_0001_lidar').is_dir():
+        print(f'bench_sim_realism: no real data under {args.data}; skipped')
+        return
+    rng = np.random.default_rng(0)
+    frames = simulate(args.seeds, args.frames, args.lidar, args.randomise)
+    lidar = {'real KITTI HDL-64E': real_lidar(args.data, rng), 'simulated': sim_lidar(frames, rng)}
+    camera = {'real CamVid': camera_row(camvid_images(args.data)),
+              'real nuScenes front': camera_row(plain_images(sorted((args.data / 'nuscenes_front' / 'image_2')
+                                                                    .glob('*.jpg'))[::4])),
+              'real KITTI': camera_row(plain_images(sorted((args.data / 'kitti_object' / 'training' / 'image_2')
+                                                           .glob('*.png')))),
+              'simulated': camera_row(sim_images(frames))}
+    rows = [{'measure': name, **{source: values.get(name, '') for source, values in lidar.items()}}
+            for name in LIDAR_ROWS]
+    rows += [{'measure': name, **{source: values.get(name, '') for source, values in camera.items()}}
+             for name in CAMERA_ROWS]
+    publish(args.name, rows, {'seeds': args.seeds, 'frames': args.frames, 'lidar_model': args.lidar,
+                              'randomise': args.randomise, 'lidar': lidar, 'camera': camera},
+            columns=['measure', 'real KITTI HDL-64E', 'real CamVid', 'real nuScenes front', 'real KITTI', 'simulated'])
+
+
+if __name__ == '__main__':
+    main()
