@@ -1,10 +1,10 @@
 """LiDAR semantic and instance segmentation of one sweep: points (N, 4) in; class, confidence, instance out.
 
 Two backends behind one interface: 'sparse' (voxel U-Net, spconv) and 'pointnet2' (PointNet++ on grid-sampled
-chunks). A weights file holds the network's hyper-parameters and input preprocessing, so `LidarModel.load`
-rebuilds exactly the trained network.
+chunks). The weights file (models/lidar_net.py) holds the network's hyper-parameters and input preprocessing, so
+`LidarModel.load` rebuilds exactly the trained network.
 """
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -13,27 +13,16 @@ import torch
 from perception.core.device import StageTimer, select_device
 from perception.core.lidar.instances import ClusteringConfig, cluster_instances
 from perception.core.parameters import section
-from perception.models.pointnet2 import PointNet2, PointNet2Config
-from perception.models.serialization import compact_state_dict
-from perception.models.sparse_unet import SparseUNet, SparseUNetConfig
+from perception.models.lidar_net import BACKENDS, LidarNetInfo, build_lidar_net, load_lidar_net, save_lidar_net
 from perception.paths import WEIGHTS_DIR
 from perception.preprocessing.voxelize import (POINT_FEATURES, GridChunks, PointBatch, check_features, collate,
                                                grid_chunks, valid_point_mask, voxelize)
 from perception.taxonomy import Taxonomy, load_taxonomy
 
-BACKENDS = ('sparse', 'pointnet2')
-WEIGHTS_FORMAT = 'perception/lidar-segmentation/1'
-_NETWORKS = {'sparse': (SparseUNet, SparseUNetConfig), 'pointnet2': (PointNet2, PointNet2Config)}
-
 
 def default_weights(backend: str) -> Path:
     """The shipped weights of a backend."""
     return WEIGHTS_DIR / f'lidar_{backend}.pt'
-
-
-def _tuples(value):
-    """Lists back to tuples (configs hold tuples; a weights file may hand back lists)."""
-    return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
 def unseen_class_mask(taxonomy: Taxonomy, device: torch.device | str = 'cpu') -> torch.Tensor:
@@ -70,42 +59,25 @@ class LidarModel:
               features=POINT_FEATURES) -> 'LidarModel':
         """A freshly initialised network from its hyper-parameters (the fields of its config dataclass); its
         input width is the number of `features`."""
-        if backend not in BACKENDS:
-            raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
-        network_class, config_class = _NETWORKS[backend]
         model_config = {'in_channels': len(check_features(features)), **model_config}
-        config = config_class(**{name: _tuples(value) for name, value in model_config.items()})
-        return cls(backend, network_class(config), voxel_size, chunk_points, features)
+        return cls(backend, build_lidar_net(backend, model_config), voxel_size, chunk_points, features)
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = 'cpu') -> 'LidarModel':
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f'no LiDAR weights at {path}: train them with `perception-train lidar`')
-        weights = torch.load(path, map_location='cpu', weights_only=True)
-        if weights.get('format') != WEIGHTS_FORMAT:
-            raise ValueError(f'{path} is not a {WEIGHTS_FORMAT} weights file')
-        # Weights files from before features were recorded read all five.
+        """The model of a weights file (models/lidar_net.py) on `device`, in eval mode."""
+        network, info = load_lidar_net(path)
         try:
-            model = cls.build(weights['backend'], weights['model_config'], weights['voxel_size'],
-                              weights['chunk_points'], weights.get('features', POINT_FEATURES))
+            model = cls(info.backend, network, info.voxel_size, info.chunk_points, info.features)
         except ValueError as error:
             raise ValueError(f'{path}: {error}') from None
-        model.network.load_state_dict(weights['state_dict'])
-        model.class_names = tuple(weights['class_names'])
-        model.record = weights.get('record', {})
+        model.class_names, model.record = info.class_names, info.record
         return model.to(device).eval()
 
     def save(self, path: str | Path, class_names, record: dict | None = None) -> None:
         """Write the weights file: hyper-parameters, preprocessing, class names and a record (metrics, command)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({'format': WEIGHTS_FORMAT, 'backend': self.backend,
-                    'model_config': asdict(self.network.config), 'voxel_size': self.voxel_size,
-                    'chunk_points': self.chunk_points, 'features': list(self.features),
-                    'class_names': list(class_names),
-                    'state_dict': compact_state_dict(self.network),
-                    'record': record or {}}, path)
+        save_lidar_net(path, self.network, LidarNetInfo(
+            backend=self.backend, voxel_size=self.voxel_size, chunk_points=self.chunk_points, features=self.features,
+            class_names=tuple(class_names), record=record or {}))
 
     @property
     def device(self) -> torch.device:
