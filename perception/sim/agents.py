@@ -7,12 +7,14 @@ import numpy as np
 import open3d as o3d
 
 from perception.sim.materials import M
-from perception.sim.meshes import Mesh, box, concat, cylinder, ellipsoid, oriented, tagged
+from perception.sim.meshes import Mesh, box, concat, cylinder, ellipsoid, loft, oriented, tagged
 from perception.taxonomy import load_taxonomy
 
+# car paints by how common they are on European streets (white, black, greys and silver dominate)
 CAR_COLORS = np.array([[0.92, 0.92, 0.92], [0.08, 0.08, 0.09], [0.6, 0.62, 0.64], [0.35, 0.36, 0.38],
                        [0.65, 0.08, 0.08], [0.1, 0.2, 0.55], [0.05, 0.1, 0.25], [0.15, 0.35, 0.2],
                        [0.85, 0.7, 0.1], [0.7, 0.62, 0.48]])
+CAR_COLOR_SHARES = np.array([0.24, 0.2, 0.18, 0.12, 0.07, 0.06, 0.04, 0.03, 0.02, 0.04])
 CLOTHES = np.array([[0.1, 0.1, 0.12], [0.2, 0.25, 0.45], [0.6, 0.1, 0.1], [0.85, 0.85, 0.8], [0.3, 0.45, 0.25],
                     [0.5, 0.4, 0.3], [0.9, 0.6, 0.1], [0.45, 0.2, 0.5]])
 SKIN = np.array([[0.95, 0.8, 0.68], [0.8, 0.6, 0.45], [0.55, 0.38, 0.26], [0.35, 0.24, 0.16]])
@@ -53,18 +55,112 @@ def spoked_wheel(x: float, radius: float, semantic: int, instance: int) -> Mesh:
                   M.RUBBER, TYRE)
 
 
+@dataclass(frozen=True)
+class CarStyle:
+    """A body style: ranges of length, width, height (m), and the side profile as shares of the length from the
+    front: windshield base, roof front, roof rear, rear-window base; belt line as a share of the height."""
+    length: tuple
+    width: tuple
+    height: tuple
+    windshield: float
+    roof: tuple
+    rear: float
+    belt: float
+    share: float
+
+
+CAR_STYLES = {
+    'sedan': CarStyle((4.3, 4.9), (1.75, 1.88), (1.38, 1.5), 0.3, (0.44, 0.7), 0.82, 0.6, 0.35),
+    'hatchback': CarStyle((3.6, 4.3), (1.65, 1.8), (1.42, 1.56), 0.27, (0.42, 0.86), 0.98, 0.58, 0.3),
+    'estate': CarStyle((4.5, 4.95), (1.78, 1.88), (1.45, 1.55), 0.28, (0.42, 0.92), 0.99, 0.58, 0.12),
+    'suv': CarStyle((4.2, 4.9), (1.8, 1.95), (1.6, 1.8), 0.25, (0.38, 0.9), 0.99, 0.57, 0.18),
+    'van': CarStyle((4.6, 5.1), (1.85, 2.0), (1.75, 1.95), 0.12, (0.25, 0.95), 0.99, 0.5, 0.05),
+}
+
+
+def _rounded_plan(x: np.ndarray, length: float, width: float, corner: float) -> np.ndarray:
+    """Half-width at stations x of a footprint with rounded corners of radius `corner`."""
+    into_corner = np.maximum(np.abs(x) - (length / 2 - corner), 0) / corner
+    return width / 2 - corner + corner * np.sqrt(np.clip(1 - into_corner ** 2, 0, 1))
+
+
+def _painted(vertices, triangles, materials, colours, semantic: int, instance: int) -> Mesh:
+    n = len(triangles)
+    return Mesh(vertices, vertices.copy(), triangles, np.full(n, semantic, np.uint8),
+                np.full(n, instance, np.uint32), np.asarray(materials, np.uint8),
+                np.asarray(colours, np.float32).reshape(n, 3))
+
+
 def car(rng: np.random.Generator, instance: int) -> Mesh:
+    """A passenger car of a random style and size: a rounded lower body with wheel arches, a glass cabin
+    narrowing towards the roof with roof rails and a B-pillar, wheels with rims, lights and number plates."""
     ids = _ids()
-    L, W, H = rng.uniform(3.8, 4.9), rng.uniform(1.7, 1.95), rng.uniform(1.35, 1.65)
-    paint = CAR_COLORS[rng.integers(len(CAR_COLORS))]
     c = ids['car']
-    parts = [tagged(*box((-L / 2, -W / 2, 0.3), (L / 2, W / 2, 0.95)), c, instance, M.CAR_PAINT, paint),
-             tagged(*box((-L / 2 + 0.2 * L, -W / 2 + 0.07, 0.95), (L / 2 - 0.3 * L, W / 2 - 0.07, H - 0.06)),
-                    c, instance, M.GLASS, GLASS),
-             tagged(*box((-L / 2 + 0.22 * L, -W / 2 + 0.1, H - 0.06), (L / 2 - 0.32 * L, W / 2 - 0.1, H)),
-                    c, instance, M.CAR_PAINT, paint)]
-    parts += [wheel(x, y, 0.32, 0.22, c, instance) for x in (-L / 2 + 0.75, L / 2 - 0.75)
-              for y in (-W / 2 + 0.12, W / 2 - 0.12)]
+    style = CAR_STYLES[rng.choice(list(CAR_STYLES), p=[s.share for s in CAR_STYLES.values()])]
+    L, W, H = (rng.uniform(*style.length), rng.uniform(*style.width), rng.uniform(*style.height))
+    paint = CAR_COLORS[rng.choice(len(CAR_COLORS), p=CAR_COLOR_SHARES)] * rng.uniform(0.9, 1.05)
+    radius, clearance = rng.uniform(0.29, 0.35), rng.uniform(0.14, 0.2)
+    belt = style.belt * H
+    axles = (L / 2 - rng.uniform(0.75, 0.95), -L / 2 + rng.uniform(0.7, 0.95))
+
+    # lower body: stations along x, rings of 8 points (chamfered rectangle), bottom raised over the wheels
+    x = np.linspace(-L / 2, L / 2, 30)
+    half = _rounded_plan(x, L, W, 0.35)
+    arch = np.max([np.sqrt(np.clip((radius + 0.06) ** 2 - (x - a) ** 2, 0, None)) for a in axles], 0)
+    bottom = np.maximum(clearance, np.where(arch > 0, radius + arch, 0))
+    front = (x - L / 2 * (1 - 2 * style.windshield)) / (L * style.windshield)  # > 0 over the bonnet
+    x0, x1 = L / 2 - style.windshield * L, L / 2 - style.rear * L  # the cabin's front and rear ends
+    boot = np.clip(-(x + L / 2 - 0.35) / 0.35, 0, 1) * (x < x1)  # the bumper drops behind a boot
+    top = belt - np.clip(front, 0, 1) * 0.12 - boot * 0.1
+    chamfer = np.minimum(0.08, (top - bottom) / 3)
+    ring = np.stack([half, half - chamfer, -(half - chamfer), -half, -half, -(half - chamfer), half - chamfer, half],
+                    1)
+    heights = np.stack([bottom + chamfer, bottom, bottom, bottom + chamfer, top - chamfer, top, top, top - chamfer],
+                       1)
+    rings = np.stack([np.repeat(x[:, None], 8, 1), ring, heights], -1)
+    vertices, triangles = loft(rings)
+    parts = [_painted(vertices, triangles, [M.CAR_PAINT] * len(triangles), np.tile(paint, (len(triangles), 1)),
+                      c, instance)]
+
+    # cabin: rings of 6 points from the belt to the roof; glass sides and windscreens, painted roof and rails
+    r0, r1 = L / 2 - style.roof[0] * L, L / 2 - style.roof[1] * L
+    xc = np.linspace(x0, x1, 24)
+    roof = np.interp(-xc, [-x0, -r0, -r1, -x1], [belt, H, H, belt + 0.02])
+    base = _rounded_plan(xc, L, W, 0.35) - 0.05
+    inset = 0.2 * (roof - belt) / max(H - belt, 1e-3)
+    rail = np.minimum(0.07, (roof - belt) / 2)
+    ring = np.stack([base, -base, -(base - inset + 0.02), -(base - inset), base - inset, base - inset + 0.02], 1)
+    heights = np.stack([np.full_like(xc, belt - 0.02), np.full_like(xc, belt - 0.02), roof - rail, roof, roof,
+                        roof - rail], 1)
+    rings = np.stack([np.repeat(xc[:, None], 6, 1), ring, heights], -1)
+    vertices, triangles = loft(rings)
+    edge = np.repeat(np.tile(np.arange(6), len(xc) - 1), 2)  # ring edge of each side triangle
+    station = np.repeat(np.repeat((xc[:-1] + xc[1:]) / 2, 6), 2)
+    pillar = np.abs(station - (r0 + r1) / 2 - 0.05 * L) < 0.07
+    glass = ((edge == 1) | (edge == 5)) & ~pillar | ((edge == 3) & ((station > r0) | (station < r1)))
+    materials = np.concatenate([np.where(glass, M.GLASS, M.CAR_PAINT), np.full(12, M.CAR_PAINT)])
+    colours = np.where(materials[:, None] == M.GLASS, np.array(GLASS), paint)
+    parts.append(_painted(vertices, triangles, materials, colours, c, instance))
+
+    # wheels with rims, lights and number plates
+    for axle in axles:
+        for side in (-1, 1):
+            y = side * (W / 2 - 0.13)
+            parts.append(wheel(axle, y, radius, 0.21, c, instance))
+            hub, hub_triangles = cylinder(radius * 0.62, -0.01, 0.01, resolution=12)
+            parts.append(tagged(oriented(hub, roll=np.pi / 2, translation=(axle, y + side * 0.106, radius)),
+                                hub_triangles, c, instance, M.METAL, (0.55, 0.56, 0.58)))
+    lamp_z = top[-1] - 0.12
+    for side in (-1, 1):
+        parts.append(tagged(*box((L / 2 - 0.06, side * (W / 2 - 0.45) - 0.18, lamp_z - 0.05),
+                                 (L / 2 + 0.005, side * (W / 2 - 0.45) + 0.18, lamp_z + 0.07)),
+                            c, instance, M.GLASS, (0.75, 0.75, 0.72)))
+        parts.append(tagged(*box((-L / 2 - 0.005, side * (W / 2 - 0.4) - 0.15, belt - 0.2),
+                                 (-L / 2 + 0.06, side * (W / 2 - 0.4) + 0.15, belt - 0.06)),
+                            c, instance, M.LAMP, (0.45, 0.04, 0.04)))
+    for end in (-1, 1):
+        parts.append(tagged(*box((end * L / 2 - 0.02, -0.26, 0.32), (end * L / 2 + 0.02, 0.26, 0.44)),
+                            c, instance, M.SIGN, (0.9, 0.9, 0.86)))
     return concat(parts)
 
 
@@ -181,7 +277,7 @@ def motorcycle(rng: np.random.Generator, instance: int) -> Mesh:
 
 
 VEHICLES = {'car': car, 'truck': truck, 'bus': bus, 'other-vehicle': other_vehicle}
-LENGTH_MARGIN = {'car': 5.0, 'truck': 10.5, 'bus': 13.0, 'other-vehicle': 7.5, 'motorcycle': 2.5, 'cyclist': 2.0}
+LENGTH_MARGIN = {'car': 5.4, 'truck': 10.5, 'bus': 13.0, 'other-vehicle': 7.5, 'motorcycle': 2.5, 'cyclist': 2.0}
 
 
 @dataclass

@@ -116,6 +116,7 @@ class Reflectance:
     patch: np.ndarray        # log sigma between objects (things) or patches of patch_m (stuff)
     zero: np.ndarray         # share of returns without a reflectance (specular, dark, wet)
     transmit: np.ndarray     # share of beams that pass through (glass)
+    penetration: np.ndarray  # mean depth (m) beams reach into the material before returning (foliage)
     patch_m: float
     grazing: float           # reflectance * cos(incidence) at which half of the returns have no reflectance
     grazing_steepness: float
@@ -133,6 +134,7 @@ class Reflectance:
         def column(key, default=0.0):
             return np.array([float(materials[m.name.lower()].get(key, default)) for m in M], np.float64)
         return cls(column('median'), column('spread'), column('patch'), column('zero'), column('transmit'),
+                   column('penetration'),
                    float(document['patch_m']), float(document['grazing']['reflectance']),
                    float(document['grazing']['steepness']), float(document['weak']), dict(randomise))
 
@@ -203,7 +205,8 @@ def scan_lidar(caster: Raycaster, spec: LidarSpec, response: DriveReflectance, w
     hits = _cast_through_glass(caster, world_T_lidar[:3, 3], directions, response.model, rng)
     n = len(hits.t)
 
-    distance = hits.t + rng.normal(0, spec.range_noise, n).astype(np.float32)
+    penetration = rng.exponential(1.0, n) * response.model.penetration[hits.material]  # into a tree's crown
+    distance = hits.t + penetration + rng.normal(0, spec.range_noise, n)
     cos_incidence = np.clip(np.abs(np.einsum('ij,ij->i', hits.normal, directions)), 1e-3, 1)
     reflectance = response.sample(hits, rng, texture_seed)
     # the detection limit falls with the returned power (~ reflectance / range^2)

@@ -114,3 +114,20 @@ def strip(left: np.ndarray, right: np.ndarray):
     i = np.arange(m - 1)
     triangles = np.concatenate([np.stack([i, i + m, i + 1], 1), np.stack([i + 1, i + m, i + m + 1], 1)])
     return vertices, triangles
+
+
+def loft(rings: np.ndarray):
+    """A closed surface through cross-section rings (S, P, 3), each a closed loop of P points: quads between
+    consecutive rings (P per ring pair, in ring order: triangles 2k, 2k+1 are edge k) and a fan over each end."""
+    s, p = rings.shape[:2]
+    vertices = rings.reshape(-1, 3)
+    i, k = np.meshgrid(np.arange(s - 1), np.arange(p), indexing='ij')
+    a, b = i * p + k, i * p + (k + 1) % p
+    c, d = a + p, b + p
+    sides = np.stack([np.stack([a, c, b], -1), np.stack([b, c, d], -1)], -2).reshape(-1, 3)
+    centres = np.array([rings[0].mean(0), rings[-1].mean(0)])
+    first, last = len(vertices), len(vertices) + 1
+    k = np.arange(p)
+    caps = np.concatenate([np.stack([np.full(p, first), (k + 1) % p, k], 1),
+                           np.stack([np.full(p, last), (s - 1) * p + k, (s - 1) * p + (k + 1) % p], 1)])
+    return np.concatenate([vertices, centres]), np.concatenate([sides, caps]).astype(np.int64)

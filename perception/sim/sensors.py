@@ -2,11 +2,12 @@
 per-pixel ground truth (the LiDAR: perception.sim.lidar)."""
 from dataclasses import dataclass, fields
 
+import cv2
 import numpy as np
 import open3d as o3d
 
 from perception.core.geometry import CameraIntrinsics
-from perception.sim.materials import M, albedo, fbm
+from perception.sim.materials import M, TextureLook, albedo, fbm, luminance, value_noise
 from perception.sim.meshes import Mesh
 
 
@@ -99,20 +100,70 @@ def texture_coordinates(hits: Hits, mask: np.ndarray):
     return np.where(horizontal, p[:, 0], along), np.where(horizontal, p[:, 1], p[:, 2])
 
 
-def sky_colour(directions: np.ndarray, lighting: dict, seed: int) -> np.ndarray:
+@dataclass(frozen=True)
+class CameraLook:
+    """A drive's light and camera: sky, sun and sky light, auto exposure, white balance, lens and sensor, and the
+    materials' appearance (randomised per drive with --randomise)."""
+    sky: str
+    zenith: np.ndarray        # sky colour straight up
+    horizon: np.ndarray       # sky colour at the horizon
+    clouds: float             # cloud cover in [0, 1] (1: overcast)
+    sun: float                # direct sunlight
+    ambient: float            # sky light
+    exposure: float           # auto exposure's target mean brightness
+    white_balance: np.ndarray  # per-channel gains
+    saturation: float
+    blur: float               # Gaussian sigma, pixels
+    vignetting: float         # brightness lost in the image corners
+    noise: float              # sensor noise sigma at mid grey
+    jpeg: int                 # JPEG quality of the written frame
+    textures: TextureLook
+
+    @classmethod
+    def for_drive(cls, rng: np.random.Generator, config: dict, randomise: dict | None) -> 'CameraLook':
+        """Draw a drive's look from the `camera_look` config ranges; `randomise` (the `randomise.camera` ranges)
+        also draws every material's colours and textures."""
+        skies = config['skies']
+        sky = str(rng.choice(list(skies), p=[entry['share'] for entry in skies.values()]))
+        entry = skies[sky]
+        tint = rng.uniform(0.96, 1.04)
+        return cls(sky, np.asarray(entry['zenith']) * tint, np.asarray(entry['horizon']) * tint,
+                   float(rng.uniform(*entry['clouds'])), float(rng.uniform(*entry['sun'])),
+                   float(rng.uniform(*entry['ambient'])), float(rng.uniform(*config['exposure'])),
+                   1 + rng.uniform(-1, 1, 3) * config['white_balance'], float(rng.uniform(*config['saturation'])),
+                   float(rng.uniform(*config['blur_px'])), float(rng.uniform(*config['vignetting'])),
+                   float(rng.uniform(*config['noise'])), int(rng.integers(*config['jpeg_quality'], endpoint=True)),
+                   TextureLook.random(rng, randomise) if randomise else TextureLook.identity())
+
+
+def sky_colour(directions: np.ndarray, look: CameraLook, seed: int) -> np.ndarray:
+    """Sky radiance along unit directions: a horizon-to-zenith gradient under clouds (bright tops, grey bases)."""
     elevation = np.clip(directions[:, 2], 0.0, 1.0)
-    blend = (elevation / 0.5).clip(0, 1) ** 0.7
-    colour = lighting['horizon'] * (1 - blend[:, None]) + lighting['zenith'] * blend[:, None]
-    up = np.maximum(directions[:, 2], 0.02)
-    clouds = fbm(directions[:, 0] / up * 1.5, directions[:, 1] / up * 1.5, 4, seed)
-    cover = np.clip((clouds - (1 - lighting['clouds'])) * 3, 0, 1) * (directions[:, 2] > 0)
-    return colour * (1 - cover[:, None]) + np.array([0.92, 0.92, 0.94]) * cover[:, None]
+    blend = (elevation / 0.6).clip(0, 1) ** 0.6
+    colour = look.horizon * (1 - blend[:, None]) + look.zenith * blend[:, None]
+    up = np.maximum(directions[:, 2], 0.03)
+    clouds = fbm(directions[:, 0] / up * 1.2, directions[:, 1] / up * 1.2, 4, seed)
+    cover = np.clip((clouds - (1 - look.clouds)) * 4, 0, 1) * (directions[:, 2] > 0)
+    shading = 0.97 - 0.22 * np.clip(clouds - 0.45, 0, 1)[:, None]  # thick clouds are greyer
+    cloud = np.array([1.0, 1.0, 1.02]) * shading
+    return colour * (1 - cover[:, None]) + cloud * cover[:, None]
+
+
+def _bumped(normals: np.ndarray, points: np.ndarray, amount: np.ndarray, seed: int) -> np.ndarray:
+    """Normals tilted by smooth noise of the hit position (leaves, bark): mottled shading."""
+    tilt = np.stack([value_noise(points[:, 0] / 0.15 + k * 7.1, points[:, 2] / 0.15 + points[:, 1] / 0.15, seed + k)
+                     for k in range(3)], 1) - 0.5
+    bumped = normals + 2 * amount[:, None] * tilt
+    return bumped / np.maximum(np.linalg.norm(bumped, axis=1, keepdims=True), 1e-9)
 
 
 def render_camera(caster: Raycaster, camera: CameraIntrinsics, world_T_camera: np.ndarray, sun: np.ndarray,
-                  lighting: dict, sky_id: int, rng: np.random.Generator, texture_seed: int):
+                  look: CameraLook, sky_id: int, rng: np.random.Generator, texture_seed: int):
     """Ray-cast one image. world_T_camera maps the optical frame (z forward, x right, y down) to the world.
 
+    Radiance (sun with ray-cast shadows and cloud shadows, sky light, Fresnel reflections of the sky on glass and
+    paint, sun glints) goes through the camera: auto exposure, a highlight shoulder, white balance, saturation,
+    vignetting, lens blur, sensor noise and JPEG compression.
     Returns rgb (H, W, 3) uint8, semantic (H, W) uint8, instance (H, W) uint16 and depth (H, W) float32
     (distance along the optical axis, +inf where nothing was hit).
     """
@@ -126,25 +177,59 @@ def render_camera(caster: Raycaster, camera: CameraIntrinsics, world_T_camera: n
     hit = hits.hit
 
     rgb = np.empty((h * w, 3), np.float32)
-    rgb[~hit] = sky_colour(directions[~hit], lighting, texture_seed)
+    rgb[~hit] = sky_colour(directions[~hit], look, texture_seed)
+    material = hits.material[hit]
     a, b = texture_coordinates(hits, hit)
-    base = albedo(hits.material[hit], hits.color[hit], a, b, texture_seed)
+    base, mirror = albedo(material, hits.color[hit], a, b, texture_seed, look.textures)
     points = origin + directions[hit] * hits.t[hit, None]
     normals = hits.normal[hit]
-    lambert = np.clip(normals @ sun, 0.0, 1.0)
+    rough = np.select([material == M.FOLIAGE, material == M.BARK, material == M.GRASS], [0.9, 0.4, 0.3], 0.0)
+    shading_normals = np.where(rough[:, None] > 0, _bumped(normals, points, rough, texture_seed), normals)
+    lambert = np.clip(shading_normals @ sun, 0.0, 1.0) * (normals @ sun > 0)
     lit = lambert > 0
     shadow_origins = points[lit] + normals[lit] * 0.02
     lambert[np.flatnonzero(lit)[caster.occluded(shadow_origins, np.broadcast_to(sun, shadow_origins.shape))]] = 0
-    shade = lighting['ambient'] * (0.75 + 0.25 * normals[:, 2]) + lighting['sun'] * lambert
-    colour = base * shade[:, None]
-    lamps = hits.material[hit] == M.LAMP
+    cloud_shadow = np.clip((fbm(points[:, 0] / 60, points[:, 1] / 60, 2, texture_seed + 7) - 1 + look.clouds) * 3,
+                           0, 1)
+    direct = look.sun * lambert * (1 - 0.8 * cloud_shadow)
+    sky_light = look.ambient * (0.6 + 0.4 * shading_normals[:, 2])
+    colour = base * (sky_light + direct)[:, None]
+    shiny = mirror > 0
+    if shiny.any():
+        d, n = directions[hit][shiny], normals[shiny]
+        cos_view = np.clip(-np.einsum('ij,ij->i', d, n), 0, 1)
+        fresnel = mirror[shiny] + (1 - mirror[shiny]) * (1 - cos_view) ** 5
+        reflected = d + 2 * cos_view[:, None] * n
+        environment = np.where(reflected[:, 2:] > 0, sky_colour(reflected, look, texture_seed),
+                               0.25 * look.ambient)
+        glint = direct[shiny] * np.clip(reflected @ sun, 0, 1) ** 200 * 6
+        colour[shiny] = colour[shiny] * (1 - fresnel[:, None]) + (environment + glint[:, None]) * fresnel[:, None]
+    lamps = material == M.LAMP
     colour[lamps] = hits.color[hit][lamps]
     rgb[hit] = colour
-    exposure = lighting['exposure'] * rng.uniform(0.97, 1.03)
-    rgb = rgb * exposure + rng.normal(0, 0.012, rgb.shape)
-    image = (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8).reshape(h, w, 3)
+    image = _photograph(rgb.reshape(h, w, 3), look, rng)
 
     semantic = np.where(hit, hits.semantic, sky_id).astype(np.uint8).reshape(h, w)
     instance = hits.instance.astype(np.uint16).reshape(h, w)
     depth = (hits.t * rays[:, 2]).astype(np.float32).reshape(h, w)
     return image, semantic, instance, depth
+
+
+def _photograph(radiance: np.ndarray, look: CameraLook, rng: np.random.Generator) -> np.ndarray:
+    """What the camera writes for a (H, W, 3) radiance image: uint8 rgb."""
+    h, w = radiance.shape[:2]
+    exposure = look.exposure * rng.uniform(0.96, 1.04) / max(float(luminance(radiance).mean()), 1e-3)
+    x = radiance * exposure
+    knee = 0.75
+    x = np.where(x < knee, x, knee + (1 - knee) * (1 - np.exp(-(x - knee) / (1 - knee))))  # highlight shoulder
+    x = x * look.white_balance
+    grey = luminance(x)[..., None]
+    x = grey + look.saturation * (x - grey)
+    yy, xx = np.mgrid[0:h, 0:w]
+    corner = ((xx - w / 2) ** 2 + (yy - h / 2) ** 2) / ((w / 2) ** 2 + (h / 2) ** 2)
+    x = x * (1 - look.vignetting * corner)[..., None]
+    x = cv2.GaussianBlur(x.astype(np.float32), (0, 0), look.blur)
+    x = x + rng.normal(0, 1, x.shape) * look.noise * np.sqrt(0.3 + np.clip(x, 0, 1)) / np.sqrt(0.8)
+    image = (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)
+    _, encoded = cv2.imencode('.jpg', image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, look.jpeg])  # expects BGR
+    return np.ascontiguousarray(cv2.imdecode(encoded, cv2.IMREAD_COLOR)[..., ::-1])

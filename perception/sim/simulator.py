@@ -10,7 +10,7 @@ from perception.core.geometry import CameraIntrinsics, invert_transform
 from perception.paths import config_path
 from perception.sim.meshes import concat
 from perception.sim.lidar import LidarSpec, Reflectance, jittered_mounting, load_lidars, scan_lidar
-from perception.sim.sensors import Raycaster, render_camera
+from perception.sim.sensors import CameraLook, Raycaster, render_camera
 from perception.sim.world import build_world
 from perception.splits import SeedSplits
 from perception.taxonomy import load_taxonomy
@@ -38,6 +38,8 @@ class SensorRig:
     splits: SeedSplits         # seed ranges of train / val / eval drives and the demo seed
     reflectance: Reflectance   # LiDAR return statistics per material
     mount_jitter: dict         # per-drive LiDAR mounting jitter (config/lidars.yaml)
+    camera_looks: dict         # ranges of each drive's light and camera (`camera_look`)
+    camera_randomise: dict     # ranges of the materials' randomised appearance (`randomise.camera`)
     randomise: bool = False    # draw materials, colours and sensor responses anew per drive
 
     @classmethod
@@ -60,7 +62,8 @@ class SensorRig:
                    base_T_camera=base_T_camera, frames=dict(cfg['rig']['frames']), rate_hz=float(cfg['rate_hz']),
                    start_ns=int(cfg['start_time_s'] * 1e9), splits=SeedSplits.from_config(cfg['seeds']),
                    reflectance=Reflectance.from_config(cfg['reflectance'], cfg['randomise']['lidar']),
-                   mount_jitter=lidars.mount_jitter, randomise=randomise)
+                   mount_jitter=lidars.mount_jitter, camera_looks=cfg['camera_look'],
+                   camera_randomise=cfg['randomise']['camera'], randomise=randomise)
 
 
 @dataclass
@@ -88,6 +91,7 @@ class DriveSimulator:
         drive_rng = np.random.default_rng([seed, 1, 0])  # per-drive sensor draws (frames use [seed, index])
         self.rig = replace(rig, base_T_lidar=jittered_mounting(rig.base_T_lidar, rig.mount_jitter, drive_rng))
         self.reflectance = rig.reflectance.for_drive(drive_rng, rig.randomise)
+        self.look = CameraLook.for_drive(drive_rng, rig.camera_looks, rig.camera_randomise if rig.randomise else None)
         self.world = build_world(seed, frames / self.rig.rate_hz)
         self.caster = Raycaster(self.world.static)
         self.sky_id = load_taxonomy().id_of('sky')
@@ -107,7 +111,7 @@ class DriveSimulator:
         world_T_base = self.world_T_base(t)
         image, semantic, instance, depth = render_camera(
             self.caster, self.rig.camera, world_T_base @ self.rig.base_T_camera, self.world.sun,
-            self.world.lighting, self.sky_id, rng, texture_seed=self.seed)
+            self.look, self.sky_id, rng, texture_seed=self.seed)
         points, point_semantic, point_instance = scan_lidar(self.caster, self.rig.lidar, self.reflectance,
                                                             world_T_base @ self.rig.base_T_lidar, rng, self.seed)
         stamp = self.rig.start_ns + int(round(t * 1e9))
