@@ -34,6 +34,20 @@ class PropagationConfig:
             raise ValueError(f'flow_scale must be in (0, 1], got {self.flow_scale}')
 
 
+# Sizes OpenCV's DIS flow takes (measured on opencv 5.0 for every preset): it raises, or crashes, when a side of the
+# image it is given is under 32 pixels at extreme aspect ratios; cv2.remap (photometric error) needs sides < 32767.
+MIN_FLOW_SIDE = 32
+MAX_FLOW_SIDE = 32766
+
+
+def flow_size(height: int, width: int, scale: float) -> tuple[int, int] | None:
+    """(height, width) at which flow of a height x width image is estimated: scaled by `scale`, but no side under
+    MIN_FLOW_SIDE unless the image's own is; None where DIS or cv2.remap cannot take the image."""
+    if min(height, width) < MIN_FLOW_SIDE or max(height, width) > MAX_FLOW_SIDE:
+        return None
+    return max(MIN_FLOW_SIDE, round(height * scale)), max(MIN_FLOW_SIDE, round(width * scale))
+
+
 class FlowEstimator:
     """Dense optical flow with OpenCV DIS: for every pixel p of `current`, key(p + flow(p)) ~ current(p)."""
 
@@ -41,18 +55,27 @@ class FlowEstimator:
         self.scale = config.flow_scale
         self.dis = cv2.DISOpticalFlow_create(DIS_PRESETS[config.flow_preset])
 
-    def __call__(self, current_grey: np.ndarray, key_grey: np.ndarray) -> np.ndarray:
-        """(H, W) uint8 grey images -> (H, W, 2) float32 flow in full-resolution pixels (dx, dy)."""
+    def __call__(self, current_grey: np.ndarray, key_grey: np.ndarray) -> np.ndarray | None:
+        """(H, W) uint8 grey images of one size -> (H, W, 2) float32 flow in full-resolution pixels (dx, dy), or
+        None for a size flow cannot be estimated at (see flow_size): such a frame must be a key frame."""
+        for image in (current_grey, key_grey):
+            if image.dtype != np.uint8 or image.ndim != 2:
+                raise ValueError(f'flow needs (H, W) uint8 grey images, got {image.dtype} of shape {image.shape}')
+        if current_grey.shape != key_grey.shape:
+            raise ValueError(f'flow needs two images of the same size, got {current_grey.shape[::-1]} and '
+                             f'{key_grey.shape[::-1]}')
         h, w = current_grey.shape
-        if self.scale != 1:
-            size = (max(8, round(w * self.scale)), max(8, round(h * self.scale)))
-            current_grey = cv2.resize(current_grey, size, interpolation=cv2.INTER_AREA)
-            key_grey = cv2.resize(key_grey, size, interpolation=cv2.INTER_AREA)
-        flow = self.dis.calc(current_grey, key_grey, None)
-        if self.scale != 1:
+        size = flow_size(h, w, self.scale)
+        if size is None:
+            return None
+        if size != (h, w):
+            current_grey = cv2.resize(current_grey, size[::-1], interpolation=cv2.INTER_AREA)
+            key_grey = cv2.resize(key_grey, size[::-1], interpolation=cv2.INTER_AREA)
+        flow = self.dis.calc(np.ascontiguousarray(current_grey), np.ascontiguousarray(key_grey), None)
+        if size != (h, w):
             flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
-            flow[..., 0] *= w / current_grey.shape[1]
-            flow[..., 1] *= h / current_grey.shape[0]
+            flow[..., 0] *= w / size[1]
+            flow[..., 1] *= h / size[0]
         return flow
 
 
@@ -100,7 +123,7 @@ def scene_change(current_grey: np.ndarray, key_grey: np.ndarray) -> float:
 @dataclass(frozen=True)
 class KeyFrameDecision:
     key: bool
-    reason: str  # 'first', 'reset', 'interval', 'flow', 'photometric', 'scene_change' or '' for propagated frames
+    reason: str  # 'first', 'reset', 'no_flow', 'interval', 'flow', 'photometric', 'scene_change'; '' if propagated
     mean_flow_px: float = 0.0
     photometric_error: float = 0.0
     scene_change: float = 0.0
@@ -108,7 +131,10 @@ class KeyFrameDecision:
 
 def decide_key_frame(config: PropagationConfig, frames_since_key: int, current_grey: np.ndarray,
                      key_grey: np.ndarray, flow: np.ndarray | None) -> KeyFrameDecision:
-    """Whether the current frame (frames_since_key frames after the last key frame) must be a key frame."""
+    """Whether the current frame (frames_since_key frames after the last key frame) must be a key frame; always
+    when there is no flow (an image size flow cannot be estimated at)."""
+    if flow is None:
+        return KeyFrameDecision(True, 'no_flow')
     if frames_since_key >= config.interval:
         return KeyFrameDecision(True, 'interval')
     if config.policy == 'fixed':
