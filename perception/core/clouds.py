@@ -41,11 +41,20 @@ def unpack_rgb(packed: np.ndarray) -> np.ndarray:
 
 def sweep_array(cloud: np.ndarray) -> np.ndarray:
     """(N, 4) float32 x, y, z, intensity from a structured cloud (intensity 0 where the cloud has none).
-    ValueError if x, y or z is missing."""
+    ValueError if x, y or z is missing or not float32/float64, or if x, y, z or intensity has several values."""
     names = cloud.dtype.names or ()
     missing = [axis for axis in 'xyz' if axis not in names]
     if missing:
         raise ValueError(f'point cloud has no {"/".join(missing)} field (fields: {", ".join(names) or "none"})')
+    for name in ('x', 'y', 'z', 'intensity'):
+        field = cloud.dtype.fields.get(name)
+        if field is None:
+            continue
+        if field[0].shape:
+            raise ValueError(f'point cloud field {name!r} has {field[0].shape[0]} values per point; expected 1')
+        if name != 'intensity' and field[0].kind != 'f':
+            raise ValueError(f'point cloud field {name!r} is {field[0].base.name}; x, y and z must be float32 or '
+                             'float64')
     points = np.zeros((len(cloud), 4), np.float32)
     for i, name in enumerate(('x', 'y', 'z', 'intensity')):
         if name in names:

@@ -6,15 +6,45 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 
+# sensor_msgs/CameraInfo distortion models (sensor_msgs/distortion_models.h) -> the lengths of D each takes (an
+# empty D: no distortion). plumb_bob and rational_polynomial are OpenCV's pinhole model with k1 k2 p1 p2 [k3] and
+# k1 k2 p1 p2 k3 k4 k5 k6; equidistant is its fisheye model with k1 k2 k3 k4.
+DISTORTION_LENGTHS = {'plumb_bob': (0, 4, 5), 'rational_polynomial': (0, 8), 'equidistant': (0, 4)}
+
+
 @dataclass(frozen=True, eq=False)
 class CameraIntrinsics:
-    """A calibrated camera as sensor_msgs/CameraInfo describes it (images are assumed unrectified by D)."""
+    """A calibrated camera as sensor_msgs/CameraInfo describes it (images are assumed unrectified by D).
+    ValueError (one line, naming the problem) for intrinsics that make no camera or that OpenCV would reject."""
 
     width: int
     height: int
     K: np.ndarray  # (3, 3)
     D: np.ndarray = field(default_factory=lambda: np.zeros(5))
     distortion_model: str = 'plumb_bob'
+
+    def __post_init__(self):
+        if not all(isinstance(side, (int, np.integer)) and side > 0 for side in (self.width, self.height)):
+            raise ValueError(f'camera image size must be positive integers, got {self.width}x{self.height}')
+        K, D = np.asarray(self.K, float), np.asarray(self.D, float).ravel()
+        if K.shape != (3, 3):
+            raise ValueError(f'camera K must be 3x3, got shape {K.shape}')
+        if not np.isfinite(K).all():
+            raise ValueError('camera K must be finite (it has NaN or inf)')
+        if K[0, 0] <= 0 or K[1, 1] <= 0:
+            raise ValueError(f'camera focal lengths must be positive, got fx {K[0, 0]:g}, fy {K[1, 1]:g} '
+                             '(an uncalibrated camera has zeros)')
+        lengths = DISTORTION_LENGTHS.get(self.distortion_model)
+        if lengths is None:
+            raise ValueError(f'distortion_model {self.distortion_model!r} is not supported (supported: '
+                             f'{", ".join(DISTORTION_LENGTHS)})')
+        if len(D) not in lengths:
+            counts = ' or '.join(str(n) for n in lengths if n)
+            raise ValueError(f'{self.distortion_model} distortion needs {counts} coefficients, got {len(D)}')
+        if not np.isfinite(D).all():
+            raise ValueError('camera distortion coefficients must be finite (they have NaN or inf)')
+        object.__setattr__(self, 'K', K)
+        object.__setattr__(self, 'D', D)
 
     @property
     def fx(self) -> float:
@@ -80,8 +110,12 @@ def project_points(points_camera: np.ndarray, camera: CameraIntrinsics, min_dept
     depth = points_camera[:, 2]
     in_front = depth > min_depth
     uv = np.full((len(points_camera), 2), np.nan)
-    if np.any(camera.D):
-        projected, _ = cv2.projectPoints(points_camera[in_front], np.zeros(3), np.zeros(3), camera.K, camera.D)
+    if np.any(camera.D) and in_front.any():  # OpenCV returns None for no points
+        if camera.distortion_model == 'equidistant':
+            projected, _ = cv2.fisheye.projectPoints(points_camera[in_front][:, None], np.zeros(3), np.zeros(3),
+                                                     camera.K, camera.D)
+        else:  # plumb_bob, rational_polynomial
+            projected, _ = cv2.projectPoints(points_camera[in_front], np.zeros(3), np.zeros(3), camera.K, camera.D)
         uv[in_front] = projected.reshape(-1, 2)
     else:
         p = points_camera[in_front]

@@ -62,16 +62,6 @@ def pointcloud2_to_array(msg, organized: bool = False) -> np.ndarray:
     return points if organized else points.reshape(-1)
 
 
-def _xyz(points: np.ndarray) -> np.ndarray:
-    missing = [name for name in 'xyz' if name not in (points.dtype.names or ())]
-    if missing:
-        raise ValueError(f'PointCloud2 has no {"/".join(missing)} field (fields: {points.dtype.names})')
-    xyz = np.empty(points.shape + (3,), np.float32)
-    for axis, name in enumerate('xyz'):
-        xyz[..., axis] = points[name]
-    return xyz
-
-
 def array_to_pointcloud2(types: MessageTypes, points: np.ndarray, frame_id: str, stamp_ns: int):
     """A little-endian PointCloud2 from a structured array of shape (N,) or (height, width) (organised).
 
@@ -94,7 +84,7 @@ def array_to_pointcloud2(types: MessageTypes, points: np.ndarray, frame_id: str,
         fields.append(types.PointField(name=name, offset=offset, datatype=datatype,
                                        count=int(np.prod(field_dtype.shape))))
     height, width = points.shape if points.ndim == 2 else (1, points.shape[0])
-    is_dense = not set('xyz') <= set(points.dtype.names) or bool(np.isfinite(_xyz(points)).all())
+    is_dense = all(np.isfinite(points[name]).all() for name in 'xyz' if name in points.dtype.names)
     point_step = points.dtype.itemsize
     return types.with_bytes(types.PointCloud2, points, header=make_header(types, frame_id, stamp_ns), height=height,
                             width=width, fields=fields, is_bigendian=False, point_step=point_step,
@@ -160,11 +150,16 @@ def array_to_image(types: MessageTypes, image: np.ndarray, encoding: str, frame_
 # CameraInfo and TransformStamped -----------------------------------------------------------------------------------
 
 def camera_info_to_intrinsics(msg) -> CameraIntrinsics:
-    """Size, K, D and distortion model of a CameraInfo (R, P, binning and ROI are ignored)."""
-    K = np.array(msg.k, float).reshape(3, 3)
-    if K[0, 0] == 0 or K[1, 1] == 0:
-        raise ValueError('CameraInfo is uncalibrated: K has a zero focal length')
-    return CameraIntrinsics(int(msg.width), int(msg.height), K, np.array(msg.d, float), msg.distortion_model)
+    """Size, K, D and distortion model of a CameraInfo (R, P, binning and ROI are ignored). ValueError 'CameraInfo:
+    ...' for one that makes no usable camera (uncalibrated, NaN/inf, a distortion vector its model does not take)."""
+    try:
+        K = np.array(msg.k, float)
+        if K.size != 9:
+            raise ValueError(f'k has {K.size} values; expected 9')
+        return CameraIntrinsics(int(msg.width), int(msg.height), K.reshape(3, 3), np.array(msg.d, float),
+                                msg.distortion_model)
+    except ValueError as error:
+        raise ValueError(f'CameraInfo: {error}') from None
 
 
 def intrinsics_to_camera_info(types: MessageTypes, camera: CameraIntrinsics, frame_id: str, stamp_ns: int):
