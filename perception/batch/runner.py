@@ -56,7 +56,7 @@ def pool(evaluators: list[DriveEvaluator]) -> DriveEvaluator | None:
     return pooled
 
 
-def _ray(address: str | None, workers: int | None):
+def init_ray(address: str | None, workers: int | None):
     """The ray module, initialised: an embedded instance on the loopback interface, or the cluster at address."""
     os.environ.setdefault('RAY_USAGE_STATS_ENABLED', '0')  # Ray would otherwise report usage off the machine
     if address is None or address.split(':')[0] in LOOPBACK_ADDRESSES:
@@ -77,7 +77,7 @@ def _ray(address: str | None, workers: int | None):
 
 
 def _run_ray(todo: list[tuple[Path, Path]], options: ReplayOptions, address: str | None, workers: int | None):
-    ray = _ray(address, workers)
+    ray = init_ray(address, workers)
     task = ray.remote(num_cpus=1, max_retries=0)(evaluate_recording)
     pending = {task.remote(Path(bag).resolve(), folder, options): bag for bag, folder in todo}
     while pending:

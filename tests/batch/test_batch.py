@@ -34,7 +34,7 @@ def sequential(recordings, tmp_path_factory):
 
 def test_pooled_metrics_are_the_summed_counts(recordings, sequential, tmp_path):
     _, batch = sequential
-    assert [row['status'] for row in batch.rows] == ['done', 'done']
+    assert [row['status'] for row in batch.rows] == ['done', 'done'], [row.get('error') for row in batch.rows]
     evaluators = [replay_and_report(bag, tmp_path / bag.name, progress=False)[0].evaluator
                   for bag in find_recordings([recordings])]
     for row, evaluator in zip(batch.rows, evaluators):
@@ -51,7 +51,7 @@ def test_local_ray_batch_equals_the_sequential_run(recordings, sequential, tmp_p
     import ray
     ray.shutdown()
     assert batch.engine == 'ray'
-    assert [row['status'] for row in batch.rows] == ['done', 'done']
+    assert [row['status'] for row in batch.rows] == ['done', 'done'], [row.get('error') for row in batch.rows]
     assert all(row['pid'] != os.getpid() for row in batch.rows)  # replayed in Ray's worker processes
     for row, reference in zip(batch.rows, expected.rows):
         assert row['recording'] == reference['recording']
