@@ -16,7 +16,7 @@ export FASTDDS_DEFAULT_PROFILES_FILE := $(CURDIR)/config/fastdds_localhost.xml
 # training step 15 s instead of 1.3 s); passive waiting costs nothing when the machine is free.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup setup-mmseg setup-ray setup-export setup-deploy test demo clean
+.PHONY: setup setup-mmseg setup-ray setup-export setup-deploy test lint readme-parameters demo clean
 
 setup: $(STAMP)
 
@@ -52,6 +52,14 @@ setup-deploy: setup-ray setup-export
 
 test: setup
 	$(PY) -m pytest tests
+
+# flake8 with setup.cfg's settings (tests/test_lint.py runs the same inside `make test`)
+lint: setup
+	$(PY) -m flake8 perception tests benchmarks launch setup.py
+
+# the README's parameter table, from config/schema/perception.schema.json and config/perception.yaml
+readme-parameters: setup
+	$(PY) -m perception.core.parameters README.md
 
 demo: setup
 	$(PY) -m perception.replay.demo

@@ -1,8 +1,10 @@
 """The package installs like an ament_python package: with pip, the resource marker, package.xml, launch/ and
 config/ land under share/perception where ament_index finds them, and the console scripts exist."""
+import ast
 import subprocess
 import sys
 import sysconfig
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -41,3 +43,11 @@ def test_installed_package_finds_its_share_through_the_ament_index(installed):
     assert package_dir.startswith(site)
     assert share == str(prefix / 'share' / 'perception')
     assert int(classes) >= 21
+
+
+def test_setup_py_and_package_xml_give_the_same_version():
+    root = PACKAGE_DIR.parent
+    setup_call = next(node for node in ast.walk(ast.parse((root / 'setup.py').read_text()))
+                      if isinstance(node, ast.Call) and getattr(node.func, 'id', '') == 'setup')
+    version = next(k.value.value for k in setup_call.keywords if k.arg == 'version')
+    assert version == ET.parse(root / 'package.xml').findtext('version')

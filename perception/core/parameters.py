@@ -71,3 +71,45 @@ def validate(node: str, parameters: dict[str, Any]) -> None:
     except jsonschema.ValidationError as error:
         where = '.'.join(str(p) for p in error.absolute_path) or node
         raise ValueError(f'parameter {where}: {error.message}') from None
+
+
+NODES = ('camera_segmentation', 'lidar_segmentation', 'fusion')
+TABLE_BEGIN = '<!-- parameter table: `make readme-parameters` writes it from the schema and config/perception.yaml -->'
+TABLE_END = '<!-- end of the generated parameter table -->'
+
+
+def _allowed(prop: dict) -> str:
+    if 'enum' in prop:
+        return ' \\| '.join(f'`{value}`' for value in prop['enum'])
+    low, high = prop.get('minimum'), prop.get('maximum')
+    if low is not None and high is not None:
+        return f'{low} .. {high}'
+    return f'>= {low}' if low is not None else (f'<= {high}' if high is not None else '')
+
+
+def parameter_table() -> str:
+    """Markdown table of every node parameter: type, allowed values (schema), default (the parameter file's value)
+    and description (schema). The README's copy is checked against it (tests/test_readme.py)."""
+    rows = ['| node | parameter | type | allowed | default | description |', '|---|---|---|---|---|---|']
+    for node in NODES:
+        values = load_parameters(node)
+        for index, (name, prop) in enumerate(schema_parameters(node).items()):
+            value = values[name]
+            default = json.dumps(value) if isinstance(value, bool) or value == '' else (
+                f'`{value}`' if isinstance(value, str) else value)
+            description = prop['description'].replace('|', '\\|')
+            rows.append(f'| {node if index == 0 else ""} | `{name}` | {prop["type"]} | {_allowed(prop)} | '
+                        f'{default} | {description} |')
+    return '\n'.join(rows)
+
+
+def with_parameter_table(text: str) -> str:
+    """`text` (the README) with the part between TABLE_BEGIN and TABLE_END replaced by `parameter_table()`."""
+    start, end = text.index(TABLE_BEGIN) + len(TABLE_BEGIN), text.index(TABLE_END)
+    return f'{text[:start]}\n{parameter_table()}\n{text[end:]}'
+
+
+if __name__ == '__main__':  # python -m perception.core.parameters README.md: regenerate its parameter table
+    import sys
+    readme = Path(sys.argv[1])
+    readme.write_text(with_parameter_table(readme.read_text()))
