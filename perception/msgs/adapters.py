@@ -78,9 +78,8 @@ def scene_cloud(types: MessageTypes, result: SceneResult, frame_id: str, stamp_n
     return array_to_pointcloud2(types, result.points, frame_id, stamp_ns)
 
 
-def scene_status(result: SceneResult, camera_given: bool) -> tuple[str, str]:
+def scene_status(result: SceneResult) -> tuple[str, str]:
     """(diagnostic level, message) of a fused sweep: WARN with the reason when it went out LiDAR-only."""
     if result.camera_fused:
         return OK, 'ok'
-    why = 'no camera_info or calibration' if camera_given else 'no camera frame within the slop'
-    return WARN, f'LiDAR-only scene ({why})'
+    return WARN, f'LiDAR-only scene ({result.lidar_only_reason})'

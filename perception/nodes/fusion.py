@@ -131,7 +131,7 @@ class FusionNode(Node):
         except ValueError as error:
             self.reject(stamp, f'dropped a sweep: {error}')
             return
-        level, message = scene_status(result, camera is not None)
+        level, message = scene_status(result)
         if not result.camera_fused:
             self.counters['lidar_only'] += 1
             self.get_logger().warning(f'{message}; {self.counters["lidar_only"]} so far', throttle_duration_sec=5.0)

@@ -149,7 +149,7 @@ class Replay:
         self.writer.write(T.SCENE_MARKERS, stamp, instance_markers(self.types, result.boxes, frame, stamp,
                                                                    self.fusion.taxonomy))
         self.evaluator.count_scene(result.camera_fused, result.timing_ms)
-        level, message = scene_status(result, camera is not None)
+        level, message = scene_status(result)
         self.writer.write(T.DIAGNOSTICS, stamp, node_diagnostics(
             self.types, 'replay', stamp, level=level, message=message,
             timing_ms={f'fusion.{k}': v for k, v in result.timing_ms.items()}))

@@ -67,10 +67,10 @@ def test_the_labeled_cloud_reads_back_as_the_fusion_input(types):
 
 def test_a_lidar_only_scene_is_a_warning():
     scene = SceneResult(points=np.zeros(0), boxes=[], camera_fused=False, camera_seen=np.zeros(0, bool),
-                        camera_point_labels=np.zeros(0, np.uint8), timing_ms={})
-    assert scene_status(scene, camera_given=False) == (WARN, 'LiDAR-only scene (no camera frame within the slop)')
-    assert scene_status(scene, camera_given=True)[0] == WARN
-    assert scene_status(SceneResult(**{**vars(scene), 'camera_fused': True}), camera_given=True) == (OK, 'ok')
+                        camera_point_labels=np.zeros(0, np.uint8), timing_ms={},
+                        lidar_only_reason='camera frame is 320x240 but camera_info says 640x480')
+    assert scene_status(scene) == (WARN, 'LiDAR-only scene (camera frame is 320x240 but camera_info says 640x480)')
+    assert scene_status(SceneResult(**{**vars(scene), 'camera_fused': True, 'lidar_only_reason': ''})) == (OK, 'ok')
 
 
 def test_diagnostics_carry_a_level_and_numbers(types):

@@ -49,6 +49,7 @@ class SceneResult:
     camera_seen: np.ndarray        # (N,) bool: points the camera sees (their labels are fused)
     camera_point_labels: np.ndarray  # (N,) uint8: the camera's label at seen points, ignore elsewhere
     timing_ms: dict
+    lidar_only_reason: str = ''    # why the camera frame was not used ('' when camera_fused)
 
 
 class SceneFusion:
@@ -61,12 +62,12 @@ class SceneFusion:
                 camera_model: CameraIntrinsics | None = None, camera_T_lidar: np.ndarray | None = None
                 ) -> SceneResult:
         """points (N, 4) x, y, z, intensity in the LiDAR frame with the LiDAR model's per-point outputs; the
-        camera frame is used when it, its intrinsics and the LiDAR->camera transform are all given."""
+        camera frame is used when it, its intrinsics and the LiDAR->camera transform are all given and fit together
+        (else the scene is LiDAR-only, with the reason). ValueError for LiDAR inputs that make no scene."""
+        self._check_sweep(points, lidar_labels, lidar_confidence, lidar_instance)
         timer = StageTimer('cpu')  # numpy only
-        use_camera = camera is not None and camera_model is not None and camera_T_lidar is not None
-        if use_camera and camera.labels.shape != (camera_model.height, camera_model.width):
-            raise ValueError(f'camera labels are {camera.labels.shape[1]}x{camera.labels.shape[0]} but the '
-                             f'calibration is for {camera_model.width}x{camera_model.height}')
+        reason = self.lidar_only_reason(camera, camera_model, camera_T_lidar)
+        use_camera = not reason
         projection = None
         if use_camera:
             with timer('projection'):
@@ -81,4 +82,47 @@ class SceneFusion:
             boxes = instance_boxes(points[:, :3], scene.labels, scene.instance) if self.config.markers else []
             cloud = scene_points(points, scene, self.taxonomy)
         return SceneResult(points=cloud, boxes=boxes, camera_fused=use_camera, camera_seen=scene.camera_seen,
-                           camera_point_labels=scene.camera_labels, timing_ms=timer.finish())
+                           camera_point_labels=scene.camera_labels, timing_ms=timer.finish(),
+                           lidar_only_reason=reason)
+
+    def _check_sweep(self, points, labels, confidence, instance) -> None:
+        points = np.asarray(points)
+        if points.ndim != 2 or points.shape[1] != 4:
+            raise ValueError(f'sweep points must be (N, 4) x, y, z, intensity, got shape {points.shape}')
+        lengths = {len(points), len(labels), len(confidence), len(instance)}
+        if len(lengths) > 1:
+            raise ValueError(f'sweep has {len(points)} points but {len(labels)} labels, {len(confidence)} '
+                             f'confidences and {len(instance)} instance ids')
+        bad = (labels >= self.taxonomy.num_classes) & (labels != self.taxonomy.ignore_id)
+        if bad.any():
+            raise ValueError(f'sweep has labels outside the taxonomy ({int(labels[bad][0])}; '
+                             f'{self.taxonomy.num_classes} classes, ignore {self.taxonomy.ignore_id})')
+
+    def lidar_only_reason(self, camera: CameraOutputs | None, camera_model: CameraIntrinsics | None,
+                          camera_T_lidar: np.ndarray | None) -> str:
+        """Why this camera frame cannot be fused with a sweep ('' when it can)."""
+        if camera is None:
+            return 'no camera frame within the slop'
+        if camera_model is None:
+            return 'no camera_info'
+        if camera_T_lidar is None:
+            return 'no LiDAR->camera transform'
+        transform = np.asarray(camera_T_lidar)
+        if transform.shape != (4, 4) or not np.isfinite(transform).all():
+            return 'LiDAR->camera transform is not a finite 4x4 matrix'
+        outputs = {'labels': camera.labels, 'confidence': camera.confidence}
+        if self.config.use_panoptic and camera.panoptic is not None:
+            outputs['panoptic'] = camera.panoptic
+        shapes = {name: np.shape(array) for name, array in outputs.items()}
+        if len(set(shapes.values())) > 1 or len(shapes['labels']) != 2:
+            return 'camera outputs differ in size (' + ', '.join(f'{n} {s}' for n, s in shapes.items()) + ')'
+        height, width = shapes['labels']
+        if (height, width) != (camera_model.height, camera_model.width):
+            return (f'camera frame is {width}x{height} but camera_info says '
+                    f'{camera_model.width}x{camera_model.height}')
+        if camera.labels.dtype.kind not in 'ui' or (camera.labels.size and
+                                                    camera.labels.max() >= self.taxonomy.num_classes):
+            return f'camera labels outside the taxonomy ({self.taxonomy.num_classes} classes)'
+        if not np.isfinite(camera.confidence).all():
+            return 'camera confidence is not finite'
+        return ''
