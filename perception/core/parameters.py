@@ -1,5 +1,6 @@
 """Node parameters from config/perception.yaml as flat {'dotted.name': value} dicts, the form ROS 2 gives a node,
 so offline tools and nodes build their core configuration from the same values."""
+import difflib
 import json
 from pathlib import Path
 from typing import Any
@@ -22,14 +23,21 @@ def flatten(nested: dict, prefix: str = '') -> dict[str, Any]:
 
 
 def load_parameters(node: str, path: Path | None = None) -> dict[str, Any]:
-    """The flat ros__parameters of `node` in the parameter file (default: config/perception.yaml)."""
+    """The flat ros__parameters of `node` in the parameter file (default: config/perception.yaml). ValueError
+    (one line) for a missing file, one that is not YAML, or one without the node's section."""
     path = Path(path) if path else config_path('perception.yaml')
-    with open(path) as f:
-        document = yaml.safe_load(f) or {}
     try:
-        return flatten(document[node]['ros__parameters'])
-    except (KeyError, TypeError):
-        raise KeyError(f'{path}: no ros__parameters for node {node!r}') from None
+        document = yaml.safe_load(path.read_bytes())
+    except FileNotFoundError:
+        raise ValueError(f'{path}: no such parameter file') from None
+    except (OSError, yaml.YAMLError) as error:
+        reason = ' '.join(str(error).split()[:12])
+        raise ValueError(f'{path}: not a YAML parameter file ({reason})') from None
+    entry = document.get(node) if isinstance(document, dict) else None
+    parameters = entry.get('ros__parameters') if isinstance(entry, dict) else None
+    if not isinstance(parameters, dict):
+        raise ValueError(f'{path}: no ros__parameters for node {node!r}')
+    return flatten(parameters)
 
 
 def section(parameters: dict[str, Any], prefix: str) -> dict[str, Any]:
@@ -57,8 +65,19 @@ def schema_parameters(node: str) -> dict[str, dict]:
     return walk(schema(node)['properties'], '')
 
 
-def validate(node: str, parameters: dict[str, Any]) -> None:
-    """ValueError naming the offending parameter if flat `parameters` do not satisfy the node's schema."""
+def validate(node: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    """ValueError (one line) naming the offending parameter if flat `parameters` do not satisfy the node's schema:
+    an unknown name (with the likely intended one), a missing one, a bad value. Returns them with integers given
+    for numbers as floats, so an integer for a double reads the same in the nodes and offline."""
+    declared = schema_parameters(node)
+    for name in parameters:
+        if name not in declared:
+            guess = difflib.get_close_matches(name, declared, n=1)
+            hint = f' (did you mean {guess[0]}?)' if guess else ''
+            raise ValueError(f'unknown parameter {name} for node {node}{hint}')
+    for name in declared:
+        if parameters.get(name) is None:
+            raise ValueError(f'parameter {name} is not set: pass the parameter file (config/perception.yaml)')
     nested: dict = {}
     for name, value in parameters.items():
         *parents, leaf = name.split('.')
@@ -71,6 +90,7 @@ def validate(node: str, parameters: dict[str, Any]) -> None:
     except jsonschema.ValidationError as error:
         where = '.'.join(str(p) for p in error.absolute_path) or node
         raise ValueError(f'parameter {where}: {error.message}') from None
+    return {name: float(value) if declared[name]['type'] == 'number' else value for name, value in parameters.items()}
 
 
 NODES = ('camera_segmentation', 'lidar_segmentation', 'fusion')
