@@ -15,6 +15,14 @@ def select_device(name: str = 'auto') -> torch.device:
     return torch.device(name)
 
 
+def use_threads(count: int) -> None:
+    """Run the calling thread's torch operations on `count` intra-op threads. OpenMP's thread count belongs to
+    the calling thread, so two threads of one process can run two models with their own counts; ATen initialises
+    a thread's count lazily from the last process-wide setting, hence the read before the write."""
+    torch.get_num_threads()
+    torch.set_num_threads(count)
+
+
 class StageTimer:
     """Milliseconds per stage of one pass through a pipeline, plus 'total' since construction:
 

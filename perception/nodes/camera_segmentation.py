@@ -1,59 +1,52 @@
 """camera_segmentation: rgb image in; semantic labels (mono8), confidence (32FC1), colour overlay (rgb8) and
-panoptic map (32SC1, see core.camera.panoptic) out. Backbone on key frames, flow-warped features in between."""
-from rclpy.node import Node
+panoptic map (32SC1, see core.camera.panoptic) out. Backbone on key frames, flow-warped features in between; the
+newest image is processed, older waiting ones are dropped and counted."""
+import cv2
 from sensor_msgs.msg import CameraInfo, Image
 
 from perception.core.camera.segmenter import CameraSegmenter, CameraSegmenterConfig
+from perception.core.device import use_threads
 from perception.msgs.adapters import CAMERA_OUTPUT_ENCODINGS, camera_input, camera_output_images
 from perception.msgs.codec import camera_info_to_intrinsics
-from perception.msgs.diagnostics import ERROR, OK, WARN
-from perception.msgs.types import rclpy_types, stamp_to_ns
-from perception.nodes.common import Diagnostics, spin
+from perception.msgs.types import stamp_to_ns
+from perception.nodes.common import PerceptionNode, spin
 from perception.ros_utils.parameters import declare_from_schema
-from perception.ros_utils.qos import OUTPUT_QOS, input_qos
+from perception.ros_utils.qos import OUTPUT_QOS
 
 
-class CameraSegmentationNode(Node):
+class CameraSegmentationNode(PerceptionNode):
     def __init__(self, **kwargs):
         super().__init__('camera_segmentation', **kwargs)
         parameters = declare_from_schema(self, 'camera_segmentation')
+        self.threads = parameters['model.threads']
         self.segmenter = CameraSegmenter(CameraSegmenterConfig.from_parameters(parameters))
-        self.types = rclpy_types()
-        qos = input_qos(parameters['qos.input_reliability'])
-        self.create_subscription(Image, '~/input/image', self.on_image, qos)
-        self.create_subscription(CameraInfo, '~/input/camera_info', self.on_camera_info, qos)
+        self.start_health(parameters, inputs=('image', 'camera_info'))
+        self.counters = {'key_frames': 0, 'panoptic_carried': 0}
+        self.calibrated_size = None
         self.outputs = {name: self.create_publisher(Image, f'~/output/{name}', OUTPUT_QOS)
                         for name in CAMERA_OUTPUT_ENCODINGS}
-        self.diagnostics = Diagnostics(self)
-        self.calibrated_size = None
-        self.counters = {'frames': 0, 'key_frames': 0, 'rejected': 0}
-        self.get_logger().info(f'camera segmentation on {self.segmenter.device}, panoptic '
+        self.create_subscription(Image, '~/input/image', self.latest_only('image', self.on_image, self.use_threads),
+                                 self.sensor_qos)
+        self.create_subscription(CameraInfo, '~/input/camera_info', self.guard('camera_info', self.on_camera_info),
+                                 self.sensor_qos)
+        self.get_logger().info(f'camera segmentation on {self.segmenter.device} ({self.threads} threads), panoptic '
                                f'{"on" if self.segmenter.config.panoptic else "off"}')
 
+    def use_threads(self) -> None:
+        use_threads(self.threads)
+        cv2.setNumThreads(self.threads)
+
     def on_camera_info(self, msg: CameraInfo) -> None:
-        try:
-            camera = camera_info_to_intrinsics(msg)
-        except ValueError as error:
-            self.get_logger().warning(f'ignoring camera_info: {error}', throttle_duration_sec=10.0)
-            return
+        camera = camera_info_to_intrinsics(msg)
         self.calibrated_size = (camera.width, camera.height)
 
     def on_image(self, msg: Image) -> None:
-        stamp, frame = stamp_to_ns(msg.header.stamp), msg.header.frame_id
-        try:
-            image = camera_input(msg)
-            result = self.segmenter.process(image, stamp)
-        except ValueError as error:
-            self.counters['rejected'] += 1
-            self.get_logger().error(f'dropped an image ({self.counters["rejected"]} so far): {error}',
-                                    throttle_duration_sec=5.0)
-            self.diagnostics.publish(stamp, self.counters, level=ERROR, message=f'dropped an image: {error}')
-            return
-        level, message = OK, 'ok'
+        started, stamp, frame = self.now_ns(), stamp_to_ns(msg.header.stamp), msg.header.frame_id
+        image = camera_input(msg)
+        result = self.segmenter.process(image, stamp)
         if self.calibrated_size and self.calibrated_size != (image.shape[1], image.shape[0]):
             width, height = self.calibrated_size
-            level, message = WARN, f'image is {image.shape[1]}x{image.shape[0]} but camera_info says {width}x{height}'
-            self.get_logger().warning(message, throttle_duration_sec=10.0)
+            self.health.warn(f'image is {image.shape[1]}x{image.shape[0]} but camera_info says {width}x{height}')
         wanted = {name for name, publisher in self.outputs.items() if publisher.get_subscription_count()}
         arrays = {'labels': result.labels, 'confidence': result.confidence, 'panoptic': result.panoptic}
         if 'overlay' in wanted:
@@ -61,10 +54,14 @@ class CameraSegmentationNode(Node):
         outputs = {name: array for name, array in arrays.items() if name in wanted}
         for name, image_msg in camera_output_images(self.types, outputs, frame, stamp).items():
             self.outputs[name].publish(image_msg)
-        self.counters['frames'] += 1
         self.counters['key_frames'] += result.key_frame
-        self.diagnostics.publish(stamp, self.counters, result.timing_ms, level, message)
+        self.counters['panoptic_carried'] += result.panoptic_carried
+        self.published(stamp, started, result.timing_ms)
 
 
-def main(args=None) -> None:
-    spin(CameraSegmentationNode, args)
+def main(args=None) -> int:
+    return spin(CameraSegmentationNode, args)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

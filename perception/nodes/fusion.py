@@ -2,10 +2,10 @@
 LiDAR->camera transform in; the labeled 3D scene (PointCloud2) and one box + text marker per instance out.
 
 Camera frames and sweeps are paired by stamp (approximate time, with slop). A sweep whose camera frame is late or
-missing goes out LiDAR-only after a timeout, with a throttled warning: the graph never stalls on the camera.
+missing goes out LiDAR-only after a timeout, with a warning on /diagnostics: the graph never stalls on the camera.
+When several sweeps are ready at once, only the newest is fused; the older ones are dropped and counted.
 """
 import numpy as np
-from rclpy.node import Node
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from visualization_msgs.msg import MarkerArray
@@ -15,12 +15,11 @@ from perception.core.fusion.sync import StampMatcher
 from perception.core.geometry import make_transform
 from perception.msgs.adapters import fusion_camera, fusion_sweep, scene_cloud, scene_status
 from perception.msgs.codec import camera_info_to_intrinsics, transform_stamped_to_matrix
-from perception.msgs.diagnostics import ERROR
 from perception.msgs.markers import instance_markers
-from perception.msgs.types import rclpy_types, stamp_to_ns
-from perception.nodes.common import Diagnostics, spin
+from perception.msgs.types import stamp_to_ns
+from perception.nodes.common import PerceptionNode, spin
 from perception.ros_utils.parameters import declare_from_schema
-from perception.ros_utils.qos import OUTPUT_QOS, input_qos
+from perception.ros_utils.qos import OUTPUT_QOS
 
 
 def parse_transform(text: str) -> np.ndarray:
@@ -31,27 +30,27 @@ def parse_transform(text: str) -> np.ndarray:
     return make_transform(values[:3], values[3:])
 
 
-class FusionNode(Node):
+class FusionNode(PerceptionNode):
     def __init__(self, **kwargs):
         super().__init__('fusion', **kwargs)
         parameters = declare_from_schema(self, 'fusion')
         self.fusion = SceneFusion(SceneFusionConfig.from_parameters(parameters))
         self.matcher = StampMatcher(self.fusion.config.sync)
-        self.types = rclpy_types()
+        self.start_health(parameters, inputs=('points', 'camera'))
+        self.counters = {'scenes': 0, 'lidar_only': 0}
         self.parts = ('labels', 'confidence') + (('panoptic',) if self.fusion.config.use_panoptic else ())
         self.pending_camera: dict[int, dict] = {}
         self.camera_model = None
         self.calibration = self._calibration_source(parameters)
-        qos = input_qos(parameters['qos.input_reliability'])
-        self.create_subscription(PointCloud2, '~/input/points', self.on_points, qos)
-        self.create_subscription(CameraInfo, '~/input/camera_info', self.on_camera_info, qos)
+        self.create_subscription(PointCloud2, '~/input/points', self.guard('points', self.on_points), self.input_qos)
+        self.create_subscription(CameraInfo, '~/input/camera_info', self.guard('camera_info', self.on_camera_info),
+                                 self.sensor_qos)
         for part in self.parts:
-            self.create_subscription(Image, f'~/input/camera/{part}', lambda msg, p=part: self.on_camera(p, msg), qos)
+            self.create_subscription(Image, f'~/input/camera/{part}',
+                                     self.guard('camera', lambda msg, p=part: self.on_camera(p, msg)), self.input_qos)
         self.scene_publisher = self.create_publisher(PointCloud2, '~/output/scene', OUTPUT_QOS)
         self.marker_publisher = self.create_publisher(MarkerArray, '~/output/scene_markers', OUTPUT_QOS)
-        self.diagnostics = Diagnostics(self)
-        self.counters = {'scenes': 0, 'lidar_only': 0, 'rejected': 0}
-        self.create_timer(0.02, self.emit_ready)
+        self.create_timer(0.02, self.guard_emit)
 
     def _calibration_source(self, parameters: dict):
         """A tf2 buffer (source 'tf', or 'auto' where tf2_ros is importable), else the parameter's transform."""
@@ -61,7 +60,8 @@ class FusionNode(Node):
                 from tf2_ros import Buffer, TransformListener
             except ImportError:
                 if source == 'tf':
-                    raise
+                    raise ValueError('calibration.source is tf but tf2_ros is not installed: set it to parameter '
+                                     'and give calibration.lidar_to_camera') from None
             else:
                 buffer = Buffer()
                 self._tf_listener = TransformListener(buffer, self)
@@ -87,10 +87,7 @@ class FusionNode(Node):
         return transform_stamped_to_matrix(transform).matrix
 
     def on_camera_info(self, msg: CameraInfo) -> None:
-        try:
-            self.camera_model = (camera_info_to_intrinsics(msg), msg.header.frame_id)
-        except ValueError as error:
-            self.get_logger().warning(f'ignoring camera_info: {error}', throttle_duration_sec=10.0)
+        self.camera_model = (camera_info_to_intrinsics(msg), msg.header.frame_id)
 
     def on_camera(self, part: str, msg: Image) -> None:
         stamp = stamp_to_ns(msg.header.stamp)
@@ -98,52 +95,53 @@ class FusionNode(Node):
         frame[part] = msg
         if all(p in frame for p in self.parts):
             del self.pending_camera[stamp]
-            try:
-                self.matcher.add_camera(stamp, fusion_camera(frame))
-            except ValueError as error:
-                self.reject(stamp, f'dropped a camera frame: {error}')
+            self.matcher.add_camera(stamp, fusion_camera(frame))
         while len(self.pending_camera) > self.fusion.config.sync.queue_size:  # parts that never completed
             del self.pending_camera[min(self.pending_camera)]
 
     def on_points(self, msg: PointCloud2) -> None:
-        self.matcher.add_sweep(stamp_to_ns(msg.header.stamp), msg, self.get_clock().now().nanoseconds)
+        self.matcher.add_sweep(stamp_to_ns(msg.header.stamp), msg, self.now_ns())
         self.emit_ready()
 
-    def emit_ready(self) -> None:
-        for stamp, sweep, camera in self.matcher.ready(self.get_clock().now().nanoseconds):
-            self.publish_scene(stamp, sweep, camera)
+    def guard_emit(self) -> None:
+        try:
+            self.emit_ready()
+        except Exception as error:  # noqa: BLE001 - a sweep that cannot be fused must not stop the node
+            self.reject('points', error)
 
-    def reject(self, stamp: int, message: str) -> None:
-        """Count and log a message the fusion cannot take, and report it on /diagnostics."""
-        self.counters['rejected'] += 1
-        self.get_logger().error(message, throttle_duration_sec=5.0)
-        self.diagnostics.publish(stamp, self.counters, level=ERROR, message=message)
+    def emit_ready(self) -> None:
+        """Fuse the newest sweep that can go out now; older ready ones are dropped (latest-only)."""
+        ready = self.matcher.ready(self.now_ns())
+        if len(ready) > 1:
+            self.health.dropped(len(ready) - 1)
+        if ready:
+            self.publish_scene(*ready[-1])
 
     def publish_scene(self, stamp: int, msg: PointCloud2, camera: CameraOutputs | None) -> None:
-        try:
-            sweep = fusion_sweep(msg)
-            camera_model, camera_T_lidar = None, None
-            if camera is not None and self.camera_model is not None:
-                camera_model, camera_frame = self.camera_model
-                camera_T_lidar = self.camera_T_lidar(camera_frame, msg.header.frame_id, stamp)
-            result = self.fusion.process(sweep.points, sweep.labels, sweep.confidence, sweep.instance, camera,
-                                         camera_model, camera_T_lidar)
-        except ValueError as error:
-            self.reject(stamp, f'dropped a sweep: {error}')
-            return
-        level, message = scene_status(result)
+        started = self.now_ns()
+        sweep = fusion_sweep(msg)
+        camera_model, camera_T_lidar = None, None
+        if camera is not None and self.camera_model is not None:
+            camera_model, camera_frame = self.camera_model
+            camera_T_lidar = self.camera_T_lidar(camera_frame, msg.header.frame_id, stamp)
+        result = self.fusion.process(sweep.points, sweep.labels, sweep.confidence, sweep.instance, camera,
+                                     camera_model, camera_T_lidar)
         if not result.camera_fused:
+            _, message = scene_status(result)
             self.counters['lidar_only'] += 1
-            self.get_logger().warning(f'{message}; {self.counters["lidar_only"]} so far', throttle_duration_sec=5.0)
+            self.health.warn(message)
         frame = msg.header.frame_id
         self.scene_publisher.publish(scene_cloud(self.types, result, frame, stamp))
         if self.fusion.config.markers and self.marker_publisher.get_subscription_count():
             self.marker_publisher.publish(instance_markers(self.types, result.boxes, frame, stamp,
                                                            self.fusion.taxonomy))
         self.counters['scenes'] += 1
-        latency = (self.get_clock().now().nanoseconds - stamp) / 1e6
-        self.diagnostics.publish(stamp, self.counters, {**result.timing_ms, 'end_to_end': latency}, level, message)
+        self.published(stamp, started, result.timing_ms)
 
 
-def main(args=None) -> None:
-    spin(FusionNode, args)
+def main(args=None) -> int:
+    return spin(FusionNode, args)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -3,8 +3,15 @@
 Camera frames go through the camera segmenter, sweeps through the LiDAR segmenter, and sweeps are paired with
 camera frames by stamp exactly as the fusion node pairs them. Every output is written to a new bag next to the
 input topics, and compared with the ground-truth topics when the recording has them.
+
+The camera and LiDAR models run on a thread each (with the `model.threads` of their node's parameters), so a
+frame's camera and LiDAR work, and the next frames', overlap on different cores. Each model still sees its inputs
+in recording order, and the results are taken in recording order, so the output is the sequential run's
+(`parallel=False`) exactly.
 """
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +20,7 @@ from tqdm import tqdm
 
 from perception.core.camera.segmenter import CameraSegmenter, CameraSegmenterConfig
 from perception.core.clouds import unpack_point_labels
+from perception.core.device import use_threads
 from perception.core.fusion.pipeline import CameraOutputs, SceneFusion, SceneFusionConfig
 from perception.core.fusion.sync import StampMatcher
 from perception.core.lidar.segmenter import LidarSegmenter, LidarSegmenterConfig
@@ -41,7 +49,12 @@ class ReplayResult:
     evaluator: DriveEvaluator | None = None  # the counts behind summary (pooled by perception-batch)
 
 
+# Model jobs submitted ahead of the message being written: about two frames of camera and LiDAR work.
+LOOKAHEAD_JOBS = 4
+
+
 def _load_configs(params: Path | None, backend: str | None):
+    """The core configs of the three nodes, and the torch threads of the camera and LiDAR models."""
     configs = {}
     for node in ('camera_segmentation', 'lidar_segmentation', 'fusion'):
         parameters = load_parameters(node, params)
@@ -49,17 +62,29 @@ def _load_configs(params: Path | None, backend: str | None):
             parameters['model.backend'] = backend
         validate(node, parameters)
         configs[node] = parameters
+    threads = {'camera': configs['camera_segmentation']['model.threads'],
+               'lidar': configs['lidar_segmentation']['model.threads']}
     return (CameraSegmenterConfig.from_parameters(configs['camera_segmentation']),
             LidarSegmenterConfig.from_parameters(configs['lidar_segmentation']),
-            SceneFusionConfig.from_parameters(configs['fusion']))
+            SceneFusionConfig.from_parameters(configs['fusion']), threads)
+
+
+def _done(function, *args) -> Future:
+    """`function(*args)` run now, as a finished Future (the sequential replay)."""
+    future = Future()
+    try:
+        future.set_result(function(*args))
+    except Exception as error:  # noqa: BLE001 - re-raised by future.result() where a threaded job's would be
+        future.set_exception(error)
+    return future
 
 
 class Replay:
     def __init__(self, bag: Path, out: Path, params: Path | None = None, backend: str | None = None,
-                 max_frames: int | None = None, sample_every: int = 20, progress: bool = True):
+                 max_frames: int | None = None, sample_every: int = 20, progress: bool = True, parallel: bool = True):
         self.bag, self.out = Path(bag), Path(out)
-        self.max_frames, self.sample_every, self.progress = max_frames, sample_every, progress
-        camera_config, lidar_config, fusion_config = _load_configs(params, backend)
+        self.max_frames, self.sample_every, self.progress, self.parallel = max_frames, sample_every, progress, parallel
+        camera_config, lidar_config, fusion_config, self.threads = _load_configs(params, backend)
         self.calibration = read_calibration(self.bag)
         self.camera = CameraSegmenter(camera_config)
         self.lidar = LidarSegmenter(lidar_config)
@@ -81,46 +106,83 @@ class Replay:
             sweeps = sum(1 for _ in reader.messages([T.LIDAR_POINTS]))
             total = min(sweeps, self.max_frames or sweeps)
             started = time.perf_counter()
+            workers = {kind: ThreadPoolExecutor(1, f'replay-{kind}', initializer=use_threads, initargs=(threads,))
+                       for kind, threads in self.threads.items()} if self.parallel else {}
             with BagWriter(output_bag) as writer:
                 for topic, msgtype in {**reader.topics, **T.OUTPUT_TOPICS}.items():
                     writer.add_topic(topic, msgtype)
                 self.writer = writer
-                with tqdm(total=total, desc='replay', unit='frame', disable=not self.progress) as bar:
-                    for topic, stamp, msg in reader.messages():
-                        if self.evaluator.frames['lidar'] >= total and topic == T.LIDAR_POINTS:
-                            break
-                        writer.write(topic, stamp, msg)
-                        self._dispatch(topic, stamp, msg, bar)
-                    for item in self.matcher.ready(now_ns=0, flush=True):
-                        self._fuse(*item)
-                    for stamp in sorted(self.predictions):
-                        self._evaluate(stamp, now_ns=stamp)
+                try:
+                    with tqdm(total=total, desc='replay', unit='frame', disable=not self.progress) as bar:
+                        self._replay(reader, total, workers, bar)
+                finally:
+                    for worker in workers.values():
+                        worker.shutdown(cancel_futures=True)
+                for item in self.matcher.ready(now_ns=0, flush=True):
+                    self._fuse(*item)
+                for stamp in sorted(self.predictions):
+                    self._evaluate(stamp, now_ns=stamp)
             wall = time.perf_counter() - started
         summary = self.evaluator.summary()
         summary['throughput_fps'] = round(self.evaluator.frames['lidar'] / wall, 2) if wall else None
         summary['wall_time_s'] = round(wall, 1)
         return ReplayResult(summary, output_bag, dict(self.evaluator.latency_ms), self.samples, self.evaluator)
 
-    def _dispatch(self, topic: str, stamp: int, msg, bar) -> None:
+    def _replay(self, reader: BagReader, total: int, workers: dict, bar) -> None:
+        """Each message in recording order; model jobs start up to LOOKAHEAD_JOBS messages ahead of the one being
+        dispatched, on the workers (or at once, without workers)."""
+        jobs = {T.CAMERA_IMAGE: ('camera', self._segment_image), T.LIDAR_POINTS: ('lidar', self._segment_sweep)}
+        pending = deque()  # (topic, stamp, msg, Future or None) in recording order
+        sweeps = 0
+
+        def dispatch_first() -> None:
+            topic, stamp, msg, job = pending.popleft()
+            self._dispatch(topic, stamp, msg, None if job is None else job.result(), bar)
+
+        for topic, stamp, msg in reader.messages():
+            if topic == T.LIDAR_POINTS:
+                if sweeps == total:
+                    break
+                sweeps += 1
+            job = None
+            if topic in jobs:
+                kind, function = jobs[topic]
+                if kind in workers:
+                    job = workers[kind].submit(function, stamp, msg)
+                else:
+                    use_threads(self.threads[kind])
+                    job = _done(function, stamp, msg)
+            pending.append((topic, stamp, msg, job))
+            while pending and (pending[0][3] is None or pending[0][3].done()
+                               or sum(item[3] is not None for item in pending) > LOOKAHEAD_JOBS):
+                dispatch_first()
+        while pending:
+            dispatch_first()
+
+    def _dispatch(self, topic: str, stamp: int, msg, job_result, bar) -> None:
+        self.writer.write(topic, stamp, msg)
         if topic in (T.GT_CAMERA_SEMANTIC, T.GT_CAMERA_INSTANCE, T.GT_LIDAR_POINTS):
             self.ground_truth.setdefault(stamp, {})[topic] = msg
         elif topic == T.CAMERA_IMAGE:
-            self._camera(stamp, msg)
+            self._camera(stamp, *job_result)
         elif topic == T.LIDAR_POINTS:
-            self._lidar(stamp, msg)
+            self._lidar(stamp, *job_result)
             bar.update()
         for item in self.matcher.ready(now_ns=stamp):
             self._fuse(*item)
         for predicted in sorted(self.predictions):
             self._evaluate(predicted, now_ns=stamp)
 
-    def _camera(self, stamp: int, msg) -> None:
+    def _segment_image(self, stamp: int, msg):
+        """The camera job: the image, its segmentation, overlay and output messages."""
         image = camera_input(msg)
         result = self.camera.process(image, stamp)
         overlay = self.camera.overlay(image, result.labels)
         outputs = {'labels': result.labels, 'confidence': result.confidence, 'overlay': overlay,
                    'panoptic': result.panoptic}
-        images = camera_output_images(self.types, outputs, self.calibration.camera_frame, stamp)
+        return image, result, overlay, camera_output_images(self.types, outputs, self.calibration.camera_frame, stamp)
+
+    def _camera(self, stamp: int, image, result, overlay, images: dict) -> None:
         for name, image_msg in images.items():
             self.writer.write(CAMERA_OUTPUT_TOPICS[name], stamp, image_msg)
         self.evaluator.count_camera_frame(result.key_frame, result.timing_ms)
@@ -131,10 +193,13 @@ class Replay:
         parts = ('labels', 'confidence') + (('panoptic',) if self.fusion.config.use_panoptic else ())
         self.matcher.add_camera(stamp, fusion_camera({part: images[part] for part in parts if part in images}))
 
-    def _lidar(self, stamp: int, msg) -> None:
+    def _segment_sweep(self, stamp: int, msg):
+        """The LiDAR job: the sweep's segmentation and its labeled cloud message."""
         points = lidar_input(msg)
         result = self.lidar.process(points)
-        labeled = labeled_cloud(self.types, points, result, msg.header.frame_id, stamp)
+        return result, labeled_cloud(self.types, points, result, msg.header.frame_id, stamp)
+
+    def _lidar(self, stamp: int, result, labeled) -> None:
         self.writer.write(T.LIDAR_LABELED, stamp, labeled)
         self.evaluator.count_sweep(result.timing_ms)
         self.matcher.add_sweep(stamp, (labeled, result), received_ns=stamp)

@@ -10,6 +10,7 @@ Maps are returned as torch tensors on the logits' device; the decode helpers wor
 """
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -38,6 +39,18 @@ def panoptic_to_semantic(panoptic):
 def panoptic_to_instance(panoptic):
     """Instance id per pixel: 1..n on things, 0 on stuff and void."""
     return panoptic % INSTANCE_DIVISOR
+
+
+def carry_panoptic(panoptic: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """An earlier frame's (H, W) panoptic map carried to the current frame along the (H, W, 2) flow from the
+    current frame to it (current(p) ~ earlier(p + flow(p)), as core.camera.propagation estimates it): each pixel
+    takes the segment id at the nearest pixel of p + flow(p), clamped to the border. Ids are kept, so a segment
+    keeps its class and instance while it moves."""
+    h, w = panoptic.shape
+    ys, xs = np.mgrid[:h, :w]
+    x = np.clip(np.rint(xs + flow[..., 0]), 0, w - 1).astype(np.intp)
+    y = np.clip(np.rint(ys + flow[..., 1]), 0, h - 1).astype(np.intp)
+    return panoptic[y, x]
 
 
 def upsampled_mask_probs(mask_logits: torch.Tensor, output_size: tuple[int, int]) -> torch.Tensor:

@@ -1,5 +1,6 @@
 """Camera segmentation over video: the backbone on key frames, flow-warped features in between, the semantic head
-(and optionally the Mask2Former panoptic head) on every frame."""
+on every frame; optionally the Mask2Former panoptic head on key frames and every `panoptic_head_interval`-th frame,
+its last result carried forward along the optical flow on the frames between."""
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import torch.nn.functional as F
 
 from perception.core.camera.image_size import (PAD_MULTIPLE, WorkingGeometry, confidence_to_input, labels_to_input,
                                                to_working, working_geometry)
-from perception.core.camera.panoptic import PanopticInferenceConfig, panoptic_inference
+from perception.core.camera.panoptic import PanopticInferenceConfig, carry_panoptic, panoptic_inference
 from perception.core.camera.propagation import FlowEstimator, PropagationConfig, decide_key_frame, warp_pyramid
 from perception.core.device import StageTimer, select_device
 from perception.core.parameters import section
@@ -28,6 +29,7 @@ class CameraSegmenterConfig:
     backend: str = 'native'  # native (perception-train), mmseg, onnx / openvino (perception-export; weights: manifest)
     mmseg_config: Path | None = None
     panoptic: bool = True
+    panoptic_head_interval: int = 5  # the head runs on key frames and at least every this many frames
     input_width: int | None = None  # None: segment at the input size; else see core.camera.image_size
     propagation: PropagationConfig = field(default_factory=PropagationConfig)
     panoptic_inference: PanopticInferenceConfig = field(default_factory=PanopticInferenceConfig)
@@ -40,6 +42,7 @@ class CameraSegmenterConfig:
         mmseg_config = Path(model['mmseg_config']) if model['mmseg_config'] else None
         return cls(weights=Path(model['weights']) if model['weights'] else default, device=model['device'],
                    backend=model['backend'], mmseg_config=mmseg_config, panoptic=panoptic['enabled'],
+                   panoptic_head_interval=panoptic['head_interval'],
                    propagation=PropagationConfig(**section(parameters, 'propagation')),
                    panoptic_inference=PanopticInferenceConfig(
                        object_mask_threshold=panoptic['object_mask_threshold'],
@@ -54,7 +57,8 @@ class CameraSegmentation:
     segments: list | None         # [{'id', 'class', 'score', 'area', 'is_thing'}], or None
     key_frame: bool
     key_reason: str
-    timing_ms: dict               # per stage: flow, backbone or warp, semantic_head, panoptic_head, total
+    panoptic_carried: bool        # the panoptic map is an earlier frame's carried along the flow (head not run)
+    timing_ms: dict               # per stage: flow, backbone or warp, semantic_head, panoptic_head or _carry, total
 
 
 def validate_image(image) -> np.ndarray:
@@ -96,6 +100,8 @@ class CameraSegmenter:
         self._key_grey = None
         self._last_stamp = None
         self._frames_since_key = 0
+        self._head = None  # (panoptic, segments, grey) of the frame the panoptic head last ran on
+        self._frames_since_head = 0
 
     def _needs_reset(self, image: np.ndarray, stamp_ns: int | None) -> bool:
         if self._key_pyramid is None or self._key_grey.shape != image.shape[:2]:
@@ -118,14 +124,14 @@ class CameraSegmenter:
         h, w = grey.shape
         pad_h, pad_w = -h % PAD_MULTIPLE, -w % PAD_MULTIPLE
 
-        flow = None
+        flow = key_flow = None
         if self._needs_reset(image, stamp_ns):
             first = self._key_pyramid is None
             self.reset()
             decision_key, reason = True, 'first' if first else 'reset'
         else:
             with timer('flow'):
-                flow = self.flow(grey, self._key_grey)
+                flow = key_flow = self.flow(grey, self._key_grey)
             decision = decide_key_frame(self.config.propagation, self._frames_since_key + 1, grey, self._key_grey,
                                         flow)
             decision_key, reason = decision.key, decision.reason
@@ -147,18 +153,28 @@ class CameraSegmenter:
         with timer('semantic_head'):
             labels_np, confidence_np = self._labels_and_confidence(self.net.semantic(pyramid), (h, w),
                                                                    (pad_h, pad_w))
-        panoptic, segments = None, None
+        panoptic, segments, carried = None, None, False
         if self.config.panoptic:
-            with timer('panoptic_head'):
-                outputs = self.net.panoptic(pyramid)
-                padded = (h + pad_h, w + pad_w)
-                panoptic, segments = panoptic_inference(outputs['pred_logits'][0], outputs['pred_masks'][0],
-                                                        self.taxonomy, padded, self.config.panoptic_inference)
-                panoptic = panoptic[:h, :w].cpu().numpy().astype(np.int32)
-                if pad_h or pad_w:  # segments may have lost pixels to the crop
-                    segments = _with_areas(panoptic, segments)
+            self._frames_since_head += 1
+            if decision_key or self._frames_since_head >= self.config.panoptic_head_interval:
+                with timer('panoptic_head'):
+                    outputs = self.net.panoptic(pyramid)
+                    padded = (h + pad_h, w + pad_w)
+                    panoptic, segments = panoptic_inference(outputs['pred_logits'][0], outputs['pred_masks'][0],
+                                                            self.taxonomy, padded, self.config.panoptic_inference)
+                    panoptic = panoptic[:h, :w].cpu().numpy().astype(np.int32)
+                    if pad_h or pad_w:  # segments may have lost pixels to the crop
+                        segments = _with_areas(panoptic, segments)
+                self._head, self._frames_since_head = (panoptic, segments, grey), 0
+            else:
+                with timer('panoptic_carry'):
+                    head_panoptic, head_segments, head_grey = self._head
+                    head_flow = key_flow if head_grey is self._key_grey else self.flow(grey, head_grey)
+                    panoptic = carry_panoptic(head_panoptic, head_flow)
+                    segments, carried = _with_areas(panoptic, head_segments), True
         return CameraSegmentation(labels=labels_np, confidence=confidence_np, panoptic=panoptic, segments=segments,
-                                  key_frame=decision_key, key_reason=reason, timing_ms=timer.finish())
+                                  key_frame=decision_key, key_reason=reason, panoptic_carried=carried,
+                                  timing_ms=timer.finish())
 
     @staticmethod
     def _labels_and_confidence(logits: torch.Tensor, size: tuple[int, int], padding: tuple[int, int]):
