@@ -147,7 +147,7 @@ def test_corrupt_message_fails_while_reading(tmp_path):
     with BagReader(tmp_path / 'bag') as bag:
         with pytest.raises(BagError) as error:
             list(bag.messages())
-    assert_one_line_bag_error(error, str(tmp_path / 'bag'), 'cannot read messages')
+    assert_one_line_bag_error(error, str(tmp_path / 'bag'), 'message on /tf at 0.005 s into the recording')
 
 
 def test_absent_topic(tmp_path):
