@@ -5,7 +5,8 @@ of road / car / wall / vegetation points, and the car-point share of a sweep's f
 Real references: the kitti_raw_0001 sweeps (road: ground-plane inliers within 3 m of the vehicle's track, 4-40 m;
 wall: vertical planar neighbourhoods 2.2-8 m above the road; vegetation: scattered neighbourhoods 1-10 m above it),
 the KITTI object Car/Van boxes and the SqueezeSeg car labels (car). Simulated: the same regions by ground truth.
-Camera: mean brightness and saturation, sky colour, road brightness and texture contrast, beside CamVid (labelled),
+Camera: mean brightness and saturation, sky colour, road brightness and texture contrast (robust spread of the
+high-passed road over its brightness), beside CamVid (labelled),
 nuScenes front and KITTI images.
 
     .venv/bin/python benchmarks/bench_sim_realism.py [--seeds 3000 3001 3002] [--frames 0 20 40] [--randomise]
@@ -172,7 +173,9 @@ def camera_row(images: list) -> dict:
             if inner.sum() > 500:
                 detail = luma - cv2.GaussianBlur(luma, (0, 0), 2.0)
                 road_brightness.append(luma[inner].mean())
-                road_texture.append(detail[inner].std() / max(luma[inner].mean(), 1e-3))
+                # robust spread of the detail (markings and kerb edges are sparse outliers): the surface's texture
+                spread = 1.4826 * np.median(np.abs(detail[inner] - np.median(detail[inner])))
+                road_texture.append(spread / max(luma[inner].mean(), 1e-3))
     row = {'brightness': float(np.mean(brightness)), 'saturation': float(np.mean(saturation))}
     if sky:
         colour = np.mean(sky, 0)

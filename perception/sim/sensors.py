@@ -215,14 +215,19 @@ def render_camera(caster: Raycaster, camera: CameraIntrinsics, world_T_camera: n
     return image, semantic, instance, depth
 
 
+def _shoulder(x: np.ndarray, knee: float = 0.75) -> np.ndarray:
+    """The tone curve: linear up to the knee, then rolling off towards 1 (highlights keep some detail)."""
+    return np.where(x < knee, x, knee + (1 - knee) * (1 - np.exp(-(x - knee) / (1 - knee))))
+
+
 def _photograph(radiance: np.ndarray, look: CameraLook, rng: np.random.Generator) -> np.ndarray:
     """What the camera writes for a (H, W, 3) radiance image: uint8 rgb."""
     h, w = radiance.shape[:2]
-    exposure = look.exposure * rng.uniform(0.96, 1.04) / max(float(luminance(radiance).mean()), 1e-3)
-    x = radiance * exposure
-    knee = 0.75
-    x = np.where(x < knee, x, knee + (1 - knee) * (1 - np.exp(-(x - knee) / (1 - knee))))  # highlight shoulder
-    x = x * look.white_balance
+    target, metered = look.exposure * rng.uniform(0.96, 1.04), luminance(radiance[::4, ::4])
+    exposure = target / max(float(metered.mean()), 1e-3)
+    for _ in range(3):  # auto exposure meters what it writes (after the shoulder)
+        exposure *= target / max(float(_shoulder(metered * exposure).mean()), 1e-3)
+    x = _shoulder(radiance * exposure) * look.white_balance
     grey = luminance(x)[..., None]
     x = grey + look.saturation * (x - grey)
     yy, xx = np.mgrid[0:h, 0:w]

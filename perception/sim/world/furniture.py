@@ -3,7 +3,7 @@ along the sidewalks (with parked bicycles)."""
 import numpy as np
 
 from perception.sim.materials import M
-from perception.sim.meshes import box, cone, cylinder, ellipsoid, oriented
+from perception.sim.meshes import box, cylinder, ellipsoid, oriented
 from perception.sim.route import Route
 from perception.sim.world.builder import WorldBuilder
 from perception.sim.world.palette import (BARK, FOLIAGE, SIGN_POLE_GREY, SIGNAL_HOUSING, SIGNAL_LAMPS,
@@ -11,11 +11,13 @@ from perception.sim.world.palette import (BARK, FOLIAGE, SIGN_POLE_GREY, SIGNAL_
 from perception.sim.world.street import CrossSection
 from perception.sim.world.traffic import parked
 
-# trees: a trunk and a cone (conifer) or one to three ellipsoid crowns
+# trees: a trunk and a tapering conifer crown or one to three rounded ones, all lumpy (random bulges)
 TRUNK_HEIGHT, TRUNK_RADIUS, TRUNK_BOTTOM, TRUNK_TOP_EXTRA = (2.0, 4.5), (0.12, 0.3), -0.05, 0.5
-CONIFER_PROBABILITY, CONIFER_RADIUS, CONIFER_HEIGHT = 0.25, (1.2, 2.2), (4, 7)
+CONIFER_PROBABILITY, CONIFER_RADIUS, CONIFER_HEIGHT, CONIFER_TAPER = 0.2, (1.2, 2.2), (4, 7), 0.8
 CROWNS, CROWN_RADIUS, CROWN_SPREAD = (1, 4), (1.3, 3.0), 0.5   # count range (end excluded), radius, offset sigma
 CROWN_RISE, CROWN_FLATTENING = (0.6, 0.9), (0.7, 1.0)          # centre above the trunk top and height, in radii
+CROWN_RESOLUTION, BUSH_RESOLUTION = 10, 6                      # sphere subdivisions
+BULGES, BULGE_HEIGHT, BULGE_WIDTH = 9, (-0.2, 0.3), 0.25       # per crown; radius shares; angular width (cosine)
 BUSH_RADIUS, BUSH_ASPECT, BUSH_FLATTENING, BUSH_CENTRE_HEIGHT = (0.5, 1.4), (0.7, 1.3), 0.7, 0.2
 
 # street lights: a pole and an arm over the road with a lamp box at its end
@@ -40,11 +42,23 @@ SIGNAL_LAMP_FRONT, TOP_LAMP_HEIGHT, LAMP_PITCH, UNLIT_BRIGHTNESS = 0.16, 0.77, 0
 # layout along each sidewalk: positions start a random distance into a span and repeat at a random spacing
 STREET_LIGHT_START, STREET_LIGHT_SPACING, STREET_LIGHT_KERB_OFFSET = (2, 20), (25, 40), 0.5
 SIGN_START, SIGN_SPACING, SIGN_KERB_OFFSET = (3, 20), (15, 35), 0.45
-STREET_TREE_MIN_SIDEWALK, STREET_TREE_PROBABILITY = 2.8, 0.5
+STREET_TREE_MIN_SIDEWALK, STREET_TREE_PROBABILITY = 2.8, 0.6
 STREET_TREE_START, STREET_TREE_SPACING, STREET_TREE_ACROSS = (3, 8), (8, 14), 0.6  # across: share of the sidewalk
 BIKE_RACK_START, BIKE_RACK_PITCH, BIKE_RACK_PROBABILITY = 10, 30.0, 0.2
 BIKES_PER_RACK, BIKE_SPACING, BIKE_RACK_FROM_OUTER_EDGE = (1, 4), 0.8, 0.9
 SPAN_END_MARGINS = (1, 2, 3)  # metres kept free before a span's end: lights and signs, street trees, bike racks
+
+
+def lumpy(radii, centre, rng, resolution: int = CROWN_RESOLUTION, taper: float = 0.0):
+    """An ellipsoid with random smooth bulges and dents (foliage), its top half narrowing by `taper`."""
+    vertices, triangles = ellipsoid(radii, centre, resolution)
+    unit = (vertices - centre) / np.asarray(radii, float)
+    towards = rng.normal(size=(BULGES, 3))
+    towards /= np.linalg.norm(towards, axis=1, keepdims=True)
+    swell = np.exp((unit @ towards.T - 1) / BULGE_WIDTH) @ rng.uniform(*BULGE_HEIGHT, BULGES)
+    narrowing = 1 - taper * np.clip(unit[:, 2], 0, 1)
+    scale = np.stack([narrowing, narrowing, np.ones(len(unit))], 1) * (1 + swell)[:, None]
+    return centre + (vertices - centre) * scale, triangles
 
 
 def tree(builder: WorldBuilder, x, y, rng):
@@ -53,21 +67,22 @@ def tree(builder: WorldBuilder, x, y, rng):
     builder.add(*cylinder(radius, TRUNK_BOTTOM, height + TRUNK_TOP_EXTRA, (x, y)), 'trunk', M.BARK, BARK)
     colour = FOLIAGE[rng.integers(len(FOLIAGE))]
     if rng.random() < CONIFER_PROBABILITY:
-        builder.add(*cone(rng.uniform(*CONIFER_RADIUS), rng.uniform(*CONIFER_HEIGHT), (x, y, height)), 'vegetation',
-                    M.FOLIAGE, colour)
+        r, tall = rng.uniform(*CONIFER_RADIUS), rng.uniform(*CONIFER_HEIGHT)
+        builder.add(*lumpy((r, r, tall / 2), np.array([x, y, height + tall / 2]), rng, taper=CONIFER_TAPER),
+                    'vegetation', M.FOLIAGE, colour)
     else:
         for _ in range(rng.integers(*CROWNS)):
             r = rng.uniform(*CROWN_RADIUS)
-            centre = (x + rng.normal(0, CROWN_SPREAD), y + rng.normal(0, CROWN_SPREAD),
-                      height + r * rng.uniform(*CROWN_RISE))
-            builder.add(*ellipsoid((r, r, r * rng.uniform(*CROWN_FLATTENING)), centre), 'vegetation', M.FOLIAGE,
+            centre = np.array([x + rng.normal(0, CROWN_SPREAD), y + rng.normal(0, CROWN_SPREAD),
+                               height + r * rng.uniform(*CROWN_RISE)])
+            builder.add(*lumpy((r, r, r * rng.uniform(*CROWN_FLATTENING)), centre, rng), 'vegetation', M.FOLIAGE,
                         colour)
 
 
 def bush(builder: WorldBuilder, x, y, rng):
     r = rng.uniform(*BUSH_RADIUS)
-    builder.add(*ellipsoid((r, r * rng.uniform(*BUSH_ASPECT), r * BUSH_FLATTENING), (x, y, BUSH_CENTRE_HEIGHT)),
-                'vegetation', M.FOLIAGE, FOLIAGE[rng.integers(len(FOLIAGE))])
+    builder.add(*lumpy((r, r * rng.uniform(*BUSH_ASPECT), r * BUSH_FLATTENING), np.array([x, y, BUSH_CENTRE_HEIGHT]),
+                       rng, BUSH_RESOLUTION), 'vegetation', M.FOLIAGE, FOLIAGE[rng.integers(len(FOLIAGE))])
 
 
 def street_light(builder: WorldBuilder, route: Route, s, d, side):

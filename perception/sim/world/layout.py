@@ -1,6 +1,7 @@
 """One drive's world: a random route with its cross-section, intersections with crossing streets on straight
 stretches, signalised mid-block crosswalks, frontage, furniture, traffic, the ego vehicle's lane and speed
-profile, and the sun and sky. Everything follows from one seed."""
+profile, and the sun's direction (the sky and light: perception.sim.sensors.CameraLook). Everything follows from
+one seed."""
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,11 +32,7 @@ GROUND_MARGIN = 250                              # metres of terrain around the 
 MIDBLOCK_MIN_SPAN, MIDBLOCK_PROBABILITY, MIDBLOCK_END_MARGIN = 60, 0.6, 20
 MIDBLOCK_CROSSWALK_HALF_WIDTH, MIDBLOCK_SIGNAL_OFFSET = 1.5, 3
 
-# sun and sky
 SUN_ELEVATION_DEG = (20, 65)
-AMBIENT, SUN_STRENGTH, EXPOSURE, CLOUDINESS = (0.35, 0.55), (0.55, 0.95), (0.75, 1.25), (0, 0.7)
-ZENITH, ZENITH_SCALE = np.array([0.3, 0.5, 0.85]), (0.8, 1.1)
-HORIZON, HORIZON_SCALE = np.array([0.75, 0.82, 0.9]), (0.85, 1.05)
 
 
 @dataclass
@@ -48,7 +45,6 @@ class World:
     ego_start: float
     ego_speed: tuple       # (mean m/s, amplitude m/s, period s, phase rad)
     sun: np.ndarray        # unit vector towards the sun
-    lighting: dict         # ambient, sun strength, exposure, sky colours, cloudiness
 
     def ego_distance(self, t: float) -> float:
         mean, amplitude, period, phase = self.ego_speed
@@ -121,8 +117,5 @@ def build_world(seed: int, duration: float) -> World:
     sun_azimuth, sun_elevation = rng.uniform(0, 2 * np.pi), np.radians(rng.uniform(*SUN_ELEVATION_DEG))
     sun = np.array([np.cos(sun_elevation) * np.cos(sun_azimuth), np.cos(sun_elevation) * np.sin(sun_azimuth),
                     np.sin(sun_elevation)])
-    lighting = dict(ambient=rng.uniform(*AMBIENT), sun=rng.uniform(*SUN_STRENGTH), exposure=rng.uniform(*EXPOSURE),
-                    zenith=ZENITH * rng.uniform(*ZENITH_SCALE), horizon=HORIZON * rng.uniform(*HORIZON_SCALE),
-                    clouds=rng.uniform(*CLOUDINESS))
     return World(route=route, section=section, static=concat(builder.parts), agents=builder.agents, ego_lane=ego_lane,
-                 ego_start=behind, ego_speed=ego_speed, sun=sun, lighting=lighting)
+                 ego_start=behind, ego_speed=ego_speed, sun=sun)

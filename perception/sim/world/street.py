@@ -6,10 +6,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from perception.sim.materials import M
-from perception.sim.meshes import strip
+from perception.sim.meshes import box, cylinder, strip
 from perception.sim.route import Route
 from perception.sim.world.builder import WorldBuilder, spans_without
-from perception.sim.world.palette import PAVERS, WHITE_PAINT, YELLOW_PAINT
+from perception.sim.world.palette import IRON, KERB_STONE, PAVERS, WHITE_PAINT, YELLOW_PAINT
 
 # cross-section, drawn per street
 LANE_WIDTH = (3.0, 3.7)
@@ -17,13 +17,21 @@ LANES_PER_DIRECTION, LANES_PROBABILITIES = (1, 2), (0.6, 0.4)
 BIKE_LANE_WIDTH, BIKE_LANE_PROBABILITY = 1.6, 0.5
 PARKING_LANE_WIDTH, PARKING_RIGHT_PROBABILITY, PARKING_LEFT_PROBABILITY = 2.3, 0.5, 0.3
 SIDEWALK_WIDTH = (2.0, 4.5)
+KERB_HEIGHT = (0.1, 0.18)                          # sidewalk surface above the road
+VERGE_PROBABILITY, VERGE_WIDTH, VERGE_MIN_SIDEWALK = 0.3, (0.8, 2.0), 2.8  # a grass strip along the kerb
 
 GROUND_CELL, GROUND_HEIGHT = 25.0, -0.05          # the terrain grid below everything
 PARKING_BRIGHTENING = (1.15, 1.5)                 # parking lanes: lighter asphalt
 YELLOW_CENTRE_LINE_PROBABILITY = 0.3
 MARKING_HALF_WIDTH, MARKING_HEIGHT = 0.07, 0.01
 DASH_LENGTH, DASH_PERIOD = 3.0, 9.0
-KERB_BOTTOM, KERB_TOP = -0.05, 0.15               # sidewalk slab heights
+KERB_BOTTOM = -0.05                               # sidewalk slabs reach below the road surface
+KERB_STONE_WIDTH, KERB_STONE_RISE, KERB_STONE_OUTSET = 0.15, 0.005, 0.002  # a lighter stone edging the sidewalk
+VERGE_RISE = 0.01                                 # the verge's grass lies this far above the pavers
+# ground clutter on the road: manhole covers in the lanes, drain grates along the kerbs
+MANHOLE_START, MANHOLE_SPACING, MANHOLE_RADIUS, MANHOLE_LATERAL = (5, 30), (25, 60), 0.32, 0.6
+DRAIN_START, DRAIN_SPACING, DRAIN_SIZE, DRAIN_KERB_OFFSET = (3, 20), (20, 40), (0.3, 0.5), 0.25
+COVER_HEIGHT = 0.012
 CROSSWALK_FIRST_STRIPE, CROSSWALK_END_MARGIN = 0.5, 0.4  # from the right edge / before the left edge
 CROSSWALK_STRIPE_PITCH, CROSSWALK_STRIPE_HALF_WIDTH, CROSSWALK_HEIGHT = 1.0, 0.25, 0.012
 
@@ -36,16 +44,21 @@ class CrossSection:
     bike_lane: float      # width of the right-hand bike lane, 0 if none
     parking_right: float  # width of the parking lane on each side, 0 if none
     parking_left: float
-    sidewalk: float
+    sidewalk: float       # from the kerb to the frontage, verge included
+    kerb: float           # height of the sidewalk above the road
+    verge: float          # width of the grass strip along the kerb, 0 if none
 
     @classmethod
     def random(cls, rng: np.random.Generator) -> 'CrossSection':
+        sidewalk = rng.uniform(*SIDEWALK_WIDTH)
+        verge = rng.uniform(*VERGE_WIDTH) if sidewalk >= VERGE_MIN_SIDEWALK and rng.random() < VERGE_PROBABILITY \
+            else 0.0
         return cls(lane_width=rng.uniform(*LANE_WIDTH),
                    lanes=int(rng.choice(LANES_PER_DIRECTION, p=LANES_PROBABILITIES)),
                    bike_lane=BIKE_LANE_WIDTH if rng.random() < BIKE_LANE_PROBABILITY else 0.0,
                    parking_right=PARKING_LANE_WIDTH if rng.random() < PARKING_RIGHT_PROBABILITY else 0.0,
                    parking_left=PARKING_LANE_WIDTH if rng.random() < PARKING_LEFT_PROBABILITY else 0.0,
-                   sidewalk=rng.uniform(*SIDEWALK_WIDTH))
+                   sidewalk=sidewalk, kerb=rng.uniform(*KERB_HEIGHT), verge=min(verge, sidewalk - 1.5))
 
     @property
     def right_edge(self) -> float:
@@ -109,11 +122,28 @@ def street(builder: WorldBuilder, route: Route, section: CrossSection, s0, s1, s
                                    route.polyline(d0, d1, d - MARKING_HALF_WIDTH, MARKING_HEIGHT)),
                             'road', M.PAINT, colour)
     paver = PAVERS[rng.integers(len(PAVERS))]
+    kerb_stone = np.asarray(KERB_STONE) * rng.uniform(0.85, 1.1)
     for side in (-1, 1):
         edge = section.edge(side)
         for a, b in spans_without(s0, s1, sidewalk_gaps):
-            builder.slab(route, a, b, edge, edge + side * section.sidewalk, KERB_BOTTOM, KERB_TOP, 'sidewalk',
+            builder.slab(route, a, b, edge, edge + side * section.sidewalk, KERB_BOTTOM, section.kerb, 'sidewalk',
                          M.TILES, paver)
+            builder.slab(route, a, b, edge - side * KERB_STONE_OUTSET, edge + side * KERB_STONE_WIDTH, KERB_BOTTOM,
+                         section.kerb + KERB_STONE_RISE, 'sidewalk', M.CONCRETE, kerb_stone)
+            if section.verge:
+                verge_end = edge + side * (KERB_STONE_WIDTH + section.verge)
+                builder.slab(route, a, b, edge + side * KERB_STONE_WIDTH, verge_end, KERB_BOTTOM,
+                             section.kerb + VERGE_RISE, 'terrain', M.GRASS, builder.grass)
+            for s in np.arange(a + rng.uniform(*DRAIN_START), b, rng.uniform(*DRAIN_SPACING)):
+                size = np.array(DRAIN_SIZE) / 2
+                builder.add(*builder.place(route, s, edge - side * DRAIN_KERB_OFFSET,
+                                           box((-size[1], -size[0], 0), (size[1], size[0], COVER_HEIGHT))),
+                            'road', M.METAL, IRON)
+    for s in np.arange(s0 + rng.uniform(*MANHOLE_START), s1, rng.uniform(*MANHOLE_SPACING)):
+        d = section.lane_centre(int(rng.integers(section.lanes)), rng.choice([-1, 1])) \
+            + rng.uniform(-1, 1) * MANHOLE_LATERAL
+        builder.add(*builder.place(route, s, d, cylinder(MANHOLE_RADIUS, 0.0, COVER_HEIGHT, resolution=16)), 'road',
+                    M.METAL, IRON)
 
 
 def crosswalk(builder: WorldBuilder, route: Route, section: CrossSection, s0: float, s1: float):

@@ -7,25 +7,27 @@ from perception.sim.route import Route
 from perception.sim.world.builder import WorldBuilder
 from perception.sim.world.street import CrossSection
 
-TRAFFIC = (('car', 'truck', 'bus', 'other-vehicle', 'motorcycle'), (0.66, 0.1, 0.07, 0.07, 0.1))
-PARKED = (('car', 'other-vehicle', 'truck', 'motorcycle'), (0.85, 0.07, 0.04, 0.04))
-PLATOON_GAP, ONCOMING_GAP, CYCLIST_GAP = (5.0, 40.0), (8.0, 60.0), (10.0, 70.0)  # metres between vehicles
+# kinds and shares of vehicles, and their spacing: real KITTI sweeps are ~4-7% car points (SqueezeSeg's labelled
+# front quarter: 3.6-6.5%), trucks and buses rare
+TRAFFIC = (('car', 'truck', 'bus', 'other-vehicle', 'motorcycle'), (0.8, 0.05, 0.03, 0.04, 0.08))
+PARKED = (('car', 'other-vehicle', 'truck', 'motorcycle'), (0.9, 0.05, 0.02, 0.03))
+PLATOON_GAP, ONCOMING_GAP, CYCLIST_GAP = (15.0, 70.0), (15.0, 80.0), (10.0, 70.0)  # metres between vehicles
 PEDESTRIAN_STRIDE = (1.2, 1.6)       # metres per gait cycle
 MOTORCYCLE_SEAT, BICYCLE_SEAT = (0.85, 0.45, 0.35), (0.9, 0.38, 0.3)  # rider's seat height, hands x, lean
 
 # main street: the ego's lane has a faster platoon ahead and a slower one behind
-AHEAD_SPEED_MARGIN, AHEAD_START = (0.5, 3), (12, 40)    # m/s above the ego's fastest; metres ahead of the ego
+AHEAD_SPEED_MARGIN, AHEAD_START = (0.5, 3), (15, 50)    # m/s above the ego's fastest; metres ahead of the ego
 BEHIND_SPEED_MARGIN, BEHIND_MIN_SPEED = (0.5, 3), 2.0   # m/s below the ego's slowest
 BEHIND_CLEARANCE, BEHIND_SPREAD, BEHIND_TAIL = 14, (0, 20), 12  # metres between the ego and the last one behind
 LANE_SPEED, LANE_START = (5, 16), (0, 30)               # other lanes, both directions
 CYCLIST_SPEED, CYCLIST_START = (3, 6.5), (0, 40)
-PARKING_PITCH, PARKING_MARGIN, PARKING_OCCUPANCY = 6.5, 3, 0.7
+PARKING_PITCH, PARKING_MARGIN, PARKING_OCCUPANCY = 6.5, 3, 0.35
 PEDESTRIAN_SPACING, STANDING_PROBABILITY, WALKING_SPEED = 18, 0.2, (0.8, 1.6)  # metres of sidewalk each
 PEDESTRIAN_KERB_OFFSET, PEDESTRIAN_OUTER_MARGIN = 0.6, 0.4   # range across the sidewalk
 
 # crossing streets: queues at the stop lines, platoons leaving on the far side, pedestrians waiting
 STOP_LINE_BEYOND_SIDEWALK = 2.0
-QUEUE_LENGTH, QUEUE_GAP = (0, 4), (1.5, 4)              # vehicles (end excluded); metres between them
+QUEUE_LENGTH, QUEUE_GAP = (0, 3), (1.5, 4)              # vehicles (end excluded); metres between them
 CROSSING_SPEED, CROSSING_EXIT_SPREAD = (6, 14), (0, 30)
 WAITING_OFFSET, WAITING_PROBABILITY = 2.5, 0.5          # metres outside the junction, per sidewalk corner
 WAITING_KERB_OFFSET, WAITING_OUTER_MARGIN, WAITING_SPREAD = 0.5, 0.3, 0.5

@@ -12,7 +12,7 @@ from perception.sim.world.street import CrossSection
 from perception.sim.world.traffic import parked
 
 ZONES = ('buildings', 'parking_lot', 'park', 'walled', 'fenced')
-ZONE_WEIGHTS = (0.38, 0.14, 0.18, 0.15, 0.15)
+ZONE_WEIGHTS = (0.4, 0.1, 0.2, 0.15, 0.15)
 ZONE_LENGTH, MIN_ZONE_LENGTH = (25, 90), 5     # metres along the street; shorter leftovers stay empty
 
 # buildings: a row of boxes set back from the sidewalk, narrower along curves
@@ -27,7 +27,7 @@ HEDGE_PROBABILITY, HEDGE_FROM, HEDGE_TO, HEDGE_HEIGHT = 0.3, 0.1, 0.9, (0.6, 1.5
 # parking lot: asphalt with two rows of perpendicular bays, maybe a fence, buildings behind
 LOT_DEPTH, LOT_HEIGHT, LOT_BRIGHTENING = (14, 20), 0.02, 1.3
 FRONT_ROW, BACK_ROW_INSET, BAY_PITCH, BAY_END_MARGIN = 4.5, 3.0, 2.7, 2
-BAY_OCCUPANCY, CAR_SHARE = 0.65, 0.85          # else another vehicle
+BAY_OCCUPANCY, CAR_SHARE = 0.35, 0.9           # else another vehicle
 LOT_FENCE_PROBABILITY, LOT_FENCE_BEHIND, LOT_BUILDINGS_BEHIND, LOT_BUILDING_DEPTH = 0.5, 0.5, 2, 15
 
 # park: trees and bushes, sometimes a low wall along the sidewalk
