@@ -174,15 +174,15 @@ def parse_taxonomy(document: dict) -> Taxonomy:
         classes = tuple(_parse_class(entry) for entry in document['classes'])
         ignore = document['ignore']
         names = tuple(c.name for c in classes)
+        if [c.id for c in classes] != list(range(len(classes))):
+            raise ValueError('class ids must be 0..N-1 in order')
+        if len(set(names)) != len(classes):
+            raise ValueError('class names must be unique')
         camvid = _parse_external(document['camvid'], names) if 'camvid' in document else None
         taxonomy = Taxonomy(classes, int(ignore['id']), tuple(ignore['color']), int(ignore['semantickitti_export']),
                             camvid)
     except KeyError as exc:
         raise ValueError(f'taxonomy entry is missing key {exc}') from None
-    if [c.id for c in classes] != list(range(len(classes))):
-        raise ValueError('class ids must be 0..N-1 in order')
-    if len(set(taxonomy.names)) != len(classes):
-        raise ValueError('class names must be unique')
     if taxonomy.ignore_id < len(classes) or taxonomy.ignore_id > 255:
         raise ValueError('the ignore id must be above every class id and fit in uint8')
     for attribute in ('cityscapes_label_ids', 'cityscapes_train_ids', 'semantickitti_ids'):

@@ -73,3 +73,26 @@ def test_inconsistent_taxonomies_are_rejected(edit, message):
     edit(document)
     with pytest.raises(ValueError, match=message):
         parse_taxonomy(document)
+
+
+def test_camvid_classes_cover_taxonomy_classes_once():
+    camvid = load_taxonomy().camvid
+    assert camvid.names[8] == 'Car' and camvid.ignore_id == 11
+    taxonomy = load_taxonomy()
+    vehicles = {taxonomy.names[i] for i in np.flatnonzero(camvid.allowed[8])}
+    assert vehicles == {'car', 'truck', 'bus', 'other-vehicle'}
+    assert (camvid.allowed.sum(axis=0) <= 1).all() and not camvid.allowed[camvid.ignore_id].any()
+    assert all(camvid.from_taxonomy[i] == k for k in range(11) for i in np.flatnonzero(camvid.allowed[k]))
+    assert camvid.from_taxonomy[taxonomy.ignore_id] == camvid.ignore_id
+
+
+@pytest.mark.parametrize('edit, message', [
+    (lambda d: d['camvid']['classes'][8]['taxonomy'].append('lorry'), "no taxonomy class named 'lorry'"),
+    (lambda d: d['camvid']['classes'][9]['taxonomy'].append('car'), "'car' is covered by two"),
+    (lambda d: d['camvid'].update(ignore=12), 'ignore id K'),
+])
+def test_inconsistent_camvid_mappings_are_rejected(edit, message):
+    document = yaml.safe_load(config_path('classes.yaml').read_text())
+    edit(document)
+    with pytest.raises(ValueError, match=message):
+        parse_taxonomy(document)
