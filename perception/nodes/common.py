@@ -9,7 +9,7 @@ from rclpy.node import Node
 from std_msgs.msg import Float64
 
 from perception.msgs.diagnostics import NodeHealth, node_diagnostics
-from perception.msgs.types import rclpy_types, stamp_to_ns
+from perception.msgs.types import rclpy_types
 from perception.nodes.worker import LatestOnlyWorker
 from perception.ros_utils.qos import OUTPUT_QOS, input_qos
 
@@ -29,7 +29,8 @@ class PerceptionNode(Node):
         self.counters: dict[str, int] = {}  # node-specific counters, published beside the health totals
         self.workers: list[LatestOnlyWorker] = []
         self.diagnostics_publisher = self.create_publisher(DiagnosticArray, '/diagnostics', OUTPUT_QOS)
-        self.debug_publishers: dict[str, object] = {}
+        self.debug_publishers = {name: self.create_publisher(Float64, f'~/debug/{name}', OUTPUT_QOS)
+                                 for name in ('processing_time_ms', 'pipeline_latency_ms')}
         self.sensor_qos = input_qos(parameters['qos.input_reliability'], depth=SENSOR_DEPTH)
         self.input_qos = input_qos(parameters['qos.input_reliability'])
         self.create_timer(DIAGNOSTICS_PERIOD_S, self.publish_diagnostics)
@@ -95,10 +96,6 @@ class PerceptionNode(Node):
         for worker in getattr(self, 'workers', []):
             worker.stop()
         return super().destroy_node()
-
-
-def message_stamp_ns(msg) -> int:
-    return stamp_to_ns(msg.header.stamp)
 
 
 def spin(node_class, args=None) -> int:
