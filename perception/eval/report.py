@@ -78,6 +78,12 @@ def _fmt(value) -> str:
 
 def markdown(summary: dict, figures: dict[str, str], bag: str, output_bag: str) -> str:
     lines = [f'# Perception replay of `{bag}`', '', f'Output bag: `{output_bag}`', '']
+    if 'partial' in summary:
+        lines += [f'**Partial run**: {summary["partial"]}; the metrics cover the frames before that.', '']
+    if 'damaged' in summary:
+        skipped = ', '.join(f'{n} on {topic}' for topic, n in summary['damaged']['skipped_messages'].items())
+        lines += [f'**Damaged recording**: skipped {skipped or "no messages"} ({len(summary["damaged"]["where"])} '
+                  'damaged places, listed in report.json).', '']
     frames = summary['frames']
     lines += [f'{frames["lidar"]} sweeps, {frames["camera"]} camera frames ({frames["camera_key"]} key frames), '
               f'{frames["lidar_only_scenes"]} LiDAR-only scenes; {summary.get("throughput_fps")} frames/s '

@@ -313,6 +313,10 @@ class BagWriter:
             raise BagError(f'{self.path}: unknown message type {msgtype} for topic {topic}')
         self._connections[topic] = self._writer.add_connection(topic, msgtype, typestore=self.typestore)
 
+    def set_custom_data(self, key: str, value: str) -> None:
+        """A key: value in the bag's metadata.yaml (custom_data)."""
+        self._writer.set_custom_data(key, value)
+
     def write(self, topic: str, stamp_ns: int, msg) -> None:
         connection = self._connections.get(topic)
         if connection is None:

@@ -1,9 +1,14 @@
 """perception-replay: run a recorded drive through the whole pipeline offline (stamp order, no DDS), write an
 output bag with every perception topic, and evaluate against the ground truth when the recording has it.
 
-    perception-replay rosbags/sim3000 --out outputs/sim3000
+    perception-replay rosbags/sim3000 --out outputs/sim3000 [--overwrite] [--skip-corrupt]
+
+Exit status: 0 done; 1 an error (one line on stderr: bad bag or parameters, an --out that cannot be written, damaged
+data without --skip-corrupt: the outputs written so far are kept, marked partial); 2 bad arguments; 130 interrupted
+(Ctrl-C): the output bag is closed and the report written, both marked partial.
 """
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -33,9 +38,41 @@ def summary_table(summary: dict) -> str:
     return '\n'.join(lines)
 
 
+EXIT_ERROR, EXIT_INTERRUPTED = 1, 130
+# What a run writes into --out (eval/report.py names the figures), removed by --overwrite.
+RUN_OUTPUTS = ('replay', 'report.md', 'report.json', 'per_class_iou.png', 'latency.png', 'camera_*.png',
+               'scene_bev_*.png')
+
+
+def prepare_output(out: Path, overwrite: bool) -> None:
+    """Create the --out folder; with `overwrite`, first remove a previous run's outputs from it. ValueError (one
+    line) for an --out that is a file, cannot be created or written, or holds a run and overwrite is not given."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f'--out {out} is a file, not a folder')
+    if (out / 'replay').exists():
+        if not overwrite:
+            raise ValueError(f'{out / "replay"} already exists (an earlier run); choose another --out or pass '
+                             '--overwrite to replace that run')
+        for pattern in RUN_OUTPUTS:
+            for path in out.glob(pattern):
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / '.perception-replay-write-test'
+        probe.touch()
+        probe.unlink()
+    except OSError as error:
+        raise ValueError(f'--out {out} cannot be written ({error.strerror or error})') from None
+
+
 def replay_and_report(bag: Path, out: Path, params: Path | None = None, backend: str | None = None,
-                      max_frames: int | None = None, progress: bool = True) -> tuple[ReplayResult, Path]:
-    replay = Replay(bag, out, params, backend, max_frames, progress=progress)
+                      max_frames: int | None = None, progress: bool = True, skip_corrupt: bool = False
+                      ) -> tuple[ReplayResult, Path]:
+    """Replay and write the report, also for a run that ended early (ReplayResult.stopped; marked partial)."""
+    replay = Replay(bag, out, params, backend, max_frames, progress=progress, skip_corrupt=skip_corrupt)
     result = replay.run()
     report = write_report(out, result.summary, result.latency_ms, result.samples, replay.fusion.taxonomy, str(bag),
                           str(result.output_bag))
@@ -50,17 +87,32 @@ def main(argv=None) -> int:
     parser.add_argument('--params', type=Path, help='node parameters (default: config/perception.yaml)')
     parser.add_argument('--backend', choices=('sparse', 'pointnet2'), help='override the LiDAR backend')
     parser.add_argument('--max-frames', type=int, help='stop after this many sweeps')
+    parser.add_argument('--overwrite', action='store_true', help="replace an earlier run's outputs in --out")
+    parser.add_argument('--skip-corrupt', action='store_true',
+                        help='read past damaged data in the bag, counting the messages skipped (default: stop)')
     args = parser.parse_args(argv)
-    if (args.out / 'replay').exists():
-        print(f'perception-replay: {args.out / "replay"} already exists; choose another --out', file=sys.stderr)
-        return 1
+    if args.max_frames is not None and args.max_frames < 1:
+        parser.error('--max-frames must be at least 1')
     try:
-        result, report = replay_and_report(args.bag, args.out, args.params, args.backend, args.max_frames)
-    except (BagError, FileNotFoundError, ValueError, KeyError) as error:
-        print(f'perception-replay: {error}', file=sys.stderr)
-        return 1
+        prepare_output(args.out, args.overwrite)
+        result, report = replay_and_report(args.bag, args.out, args.params, args.backend, args.max_frames,
+                                           skip_corrupt=args.skip_corrupt)
+    except KeyboardInterrupt:
+        print('perception-replay: interrupted before the replay started; nothing written', file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (BagError, OSError, ValueError) as error:
+        print(f'perception-replay: {" ".join(str(error).split())}', file=sys.stderr)
+        return EXIT_ERROR
     print(summary_table(result.summary))
     print(f'report: {report}\noutput bag: {result.output_bag}')
+    if 'damaged' in result.summary:
+        skipped = result.summary['damaged']['skipped_messages']
+        print(f'skipped {sum(skipped.values())} damaged messages '
+              f'({", ".join(f"{topic}: {n}" for topic, n in skipped.items())})')
+    if result.stopped is not None:
+        hint = '; --skip-corrupt reads past damaged data' if isinstance(result.stopped, BagError) else ''
+        print(f'perception-replay: partial run, {result.summary["partial"]}{hint}', file=sys.stderr)
+        return EXIT_INTERRUPTED if isinstance(result.stopped, KeyboardInterrupt) else EXIT_ERROR
     return 0
 
 

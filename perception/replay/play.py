@@ -2,13 +2,18 @@
 live graph running with use_sim_time (`ros2 bag play` is not on PyPI).
 
     perception-play rosbags/sim3000 [--rate 1.0] [--loop] [--topics /camera/image_raw /lidar/points ...]
+                    [--skip-corrupt]
 
 Topics whose message types this ROS installation lacks (tf2_msgs on the PyPI wheels) are skipped with a notice.
 Discovery stays on this machine unless ROS_AUTOMATIC_DISCOVERY_RANGE is set otherwise.
+
+Exit status: 0 played; 1 an error (one line on stderr: a bad bag, damaged data without --skip-corrupt); 2 bad
+arguments; 130 interrupted (Ctrl-C).
 """
 import argparse
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from perception.io import topics as T
@@ -25,6 +30,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--topics', nargs='+', help='only these topics (default: all the installation can type)')
     parser.add_argument('--delay', type=float, default=3.0,
                         help='seconds to wait before playing, so subscribers are discovered (like ros2 bag play)')
+    parser.add_argument('--skip-corrupt', action='store_true',
+                        help='play past damaged data in the bag, counting the messages skipped (default: stop)')
     args = parser.parse_args(argv)
     if args.rate <= 0 or args.delay < 0:
         parser.error('--rate must be positive and --delay not negative')
@@ -66,32 +73,37 @@ def main(argv=None) -> int:
         node.get_logger().warning(f'not publishing topics of types this installation lacks: {", ".join(skipped)}')
     clock = publishers.get(T.CLOCK) or node.create_publisher(Clock, T.CLOCK, OUTPUT_QOS)
     synthesize_clock = T.CLOCK not in publishers
-    time.sleep(args.delay)
+    skipped = Counter()
     try:
+        time.sleep(args.delay)
         while True:
             played = play_once(args.bag, list(publishers), publishers, clock if synthesize_clock else None,
-                               args.rate, to_rclpy, Clock, node)
+                               args.rate, to_rclpy, Clock, node, args.skip_corrupt, skipped)
             node.get_logger().info(f'played {played} messages from {args.bag}')
             if not args.loop:
                 break
         for publisher in publishers.values():  # reliable delivery of the last messages before exiting
             publisher.wait_for_all_acked(Duration(seconds=2.0))
     except BagError as error:
-        print(f'perception-play: {error}', file=sys.stderr)
+        print(f'perception-play: {error}; --skip-corrupt plays past damaged data', file=sys.stderr)
         return 1
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        return 130
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
+        if skipped:
+            print(f'skipped {sum(skipped.values())} damaged messages '
+                  f'({", ".join(f"{topic}: {n}" for topic, n in skipped.items())})')
     return 0
 
 
 def play_once(bag_path: Path, topics: list[str], publishers: dict, clock, rate: float, to_rclpy, clock_class,
-              node) -> int:
-    """Publish every message at its recorded time (scaled by rate); with `clock`, also /clock at each stamp."""
+              node, skip_corrupt: bool, skipped: Counter) -> int:
+    """Publish every message at its recorded time (scaled by rate); with `clock`, also /clock at each stamp. With
+    skip_corrupt, damaged data is logged and skipped, and the skipped messages added to `skipped` per topic."""
     played, start_wall, first_stamp = 0, time.monotonic(), None
-    with BagReader(bag_path) as bag:
+    with BagReader(bag_path, skip_corrupt=skip_corrupt) as bag:
         for topic, stamp, msg in bag.messages(topics):
             first_stamp = stamp if first_stamp is None else first_stamp
             delay = (stamp - first_stamp) / 1e9 / rate - (time.monotonic() - start_wall)
@@ -105,6 +117,9 @@ def play_once(bag_path: Path, topics: list[str], publishers: dict, clock, rate: 
             played += 1
             if played % 100 == 0:
                 node.get_logger().info(f'{played} messages, t = {(stamp - first_stamp) / 1e9:.1f} s')
+        for damage in bag.damage:
+            node.get_logger().warning(f'skipped damaged data: {damage}')
+        skipped.update(bag.skipped)
     return played
 
 

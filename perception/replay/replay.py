@@ -47,6 +47,7 @@ class ReplayResult:
     latency_ms: dict                   # stage -> per-frame milliseconds
     samples: dict = field(default_factory=dict)  # a few frames' images and scenes for the report
     evaluator: DriveEvaluator | None = None  # the counts behind summary (pooled by perception-batch)
+    stopped: BaseException | None = None  # what ended the run early (KeyboardInterrupt, BagError); None: complete
 
 
 # Model jobs submitted ahead of the message being written: about two frames of camera and LiDAR work.
@@ -69,6 +70,14 @@ def _load_configs(params: Path | None, backend: str | None):
             SceneFusionConfig.from_parameters(configs['fusion']), threads)
 
 
+def _partial_reason(stopped: BaseException | None, sweeps: int, total: int) -> str:
+    """Why a run ended early, in one line ('' for a complete run)."""
+    if stopped is None:
+        return ''
+    cause = 'interrupted' if isinstance(stopped, KeyboardInterrupt) else f'stopped by damaged data ({stopped})'
+    return f'{cause} after {sweeps} of {total} sweeps'
+
+
 def _done(function, *args) -> Future:
     """`function(*args)` run now, as a finished Future (the sequential replay)."""
     future = Future()
@@ -81,8 +90,9 @@ def _done(function, *args) -> Future:
 
 class Replay:
     def __init__(self, bag: Path, out: Path, params: Path | None = None, backend: str | None = None,
-                 max_frames: int | None = None, sample_every: int = 20, progress: bool = True, parallel: bool = True):
-        self.bag, self.out = Path(bag), Path(out)
+                 max_frames: int | None = None, sample_every: int = 20, progress: bool = True, parallel: bool = True,
+                 skip_corrupt: bool = False):
+        self.bag, self.out, self.skip_corrupt = Path(bag), Path(out), skip_corrupt
         self.max_frames, self.sample_every, self.progress, self.parallel = max_frames, sample_every, progress, parallel
         camera_config, lidar_config, fusion_config, self.threads = _load_configs(params, backend)
         self.calibration = read_calibration(self.bag)
@@ -99,11 +109,12 @@ class Replay:
     def run(self) -> ReplayResult:
         self.out.mkdir(parents=True, exist_ok=True)
         output_bag = self.out / 'replay'
-        with BagReader(self.bag) as reader:
+        with BagReader(self.bag, skip_corrupt=self.skip_corrupt) as reader:
             if T.CAMERA_IMAGE not in reader.topics or T.LIDAR_POINTS not in reader.topics:
                 raise BagError(f'{self.bag}: needs {T.CAMERA_IMAGE} and {T.LIDAR_POINTS} '
                                f'(it has {", ".join(sorted(reader.topics))})')
-            sweeps = sum(1 for _ in reader.messages([T.LIDAR_POINTS]))
+            with BagReader(self.bag, skip_corrupt=self.skip_corrupt) as counting:
+                sweeps = sum(1 for _ in counting.messages([T.LIDAR_POINTS]))
             total = min(sweeps, self.max_frames or sweeps)
             started = time.perf_counter()
             workers = {kind: ThreadPoolExecutor(1, f'replay-{kind}', initializer=use_threads, initargs=(threads,))
@@ -112,9 +123,12 @@ class Replay:
                 for topic, msgtype in {**reader.topics, **T.OUTPUT_TOPICS}.items():
                     writer.add_topic(topic, msgtype)
                 self.writer = writer
+                stopped = None
                 try:
                     with tqdm(total=total, desc='replay', unit='frame', disable=not self.progress) as bar:
                         self._replay(reader, total, workers, bar)
+                except (KeyboardInterrupt, BagError) as error:  # finish what was read: a partial run, marked
+                    stopped = error
                 finally:
                     for worker in workers.values():
                         worker.shutdown(cancel_futures=True)
@@ -122,11 +136,19 @@ class Replay:
                     self._fuse(*item)
                 for stamp in sorted(self.predictions):
                     self._evaluate(stamp, now_ns=stamp)
+                partial = _partial_reason(stopped, self.evaluator.frames['lidar'], total)
+                if partial:
+                    writer.set_custom_data('perception.partial', partial)
             wall = time.perf_counter() - started
         summary = self.evaluator.summary()
         summary['throughput_fps'] = round(self.evaluator.frames['lidar'] / wall, 2) if wall else None
         summary['wall_time_s'] = round(wall, 1)
-        return ReplayResult(summary, output_bag, dict(self.evaluator.latency_ms), self.samples, self.evaluator)
+        if partial:
+            summary['partial'] = partial
+        if reader.damage:
+            summary['damaged'] = {'skipped_messages': dict(reader.skipped), 'where': reader.damage}
+        return ReplayResult(summary, output_bag, dict(self.evaluator.latency_ms), self.samples, self.evaluator,
+                            stopped)
 
     def _replay(self, reader: BagReader, total: int, workers: dict, bar) -> None:
         """Each message in recording order; model jobs start up to LOOKAHEAD_JOBS messages ahead of the one being
