@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from eval_data import eval_frames  # noqa: E402
 from report import OUT, publish  # noqa: E402
 
+from perception.core.camera.panoptic import panoptic_to_instance, panoptic_to_semantic  # noqa: E402
 from perception.core.camera.propagation import FlowEstimator, PropagationConfig  # noqa: E402
 from perception.core.camera.segmenter import CameraSegmenter, CameraSegmenterConfig  # noqa: E402
 from perception.core.parameters import load_parameters  # noqa: E402
@@ -55,8 +56,9 @@ def run(segmenter: CameraSegmenter, data: dict, panoptic: bool) -> dict:
             confusion[k].update(result.labels, semantic)
         if panoptic:
             head_ms.append(result.timing_ms['panoptic_head'])
+            predicted = panoptic_to_semantic(result.panoptic), panoptic_to_instance(result.panoptic)
             for k in ('all', kind):
-                quality[k].update(result.panoptic // 1000, result.panoptic % 1000, semantic, instance)
+                quality[k].update(*predicted, semantic, instance)
     frames = len(times['key']) + len(times['propagated'])
     row = {'mIoU': 100 * confusion['all'].miou(),
            'mIoU key': 100 * confusion['key'].miou(),

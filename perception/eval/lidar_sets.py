@@ -13,6 +13,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from perception.core.clouds import unpack_point_labels
 from perception.eval.real_data import DatasetMappings
 from perception.io import kitti_object, semantickitti
 from perception.io.point_clouds import read_squeezeseg, read_sweep, sweep_paths, sweep_stem
@@ -80,7 +81,7 @@ def _folder_frame(path: Path, taxonomy: Taxonomy, rellis_ids: np.ndarray | None)
         if rellis_ids is None:
             labels, _ = semantickitti.read_labels(label_path, taxonomy)
         else:
-            labels = rellis_ids[np.fromfile(label_path, np.uint32) & 0xFFFF]
+            labels = rellis_ids[unpack_point_labels(np.fromfile(label_path, np.uint32))[0]]
         _checked(labels, points, label_path)
     return LidarFrame(stem, points, Path('predictions', f'{stem}.label'), labels)
 

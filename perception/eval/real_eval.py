@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from perception.core.camera.panoptic import panoptic_to_instance, panoptic_to_semantic
 from perception.core.camera.segmenter import CameraSegmenter
 from perception.core.lidar.segmenter import LidarSegmenter
 from perception.eval import drawing
@@ -186,7 +187,8 @@ def evaluate_camera(frames: list, segmenter: CameraSegmenter, mappings: DatasetM
                 taxonomy.to_cityscapes_train_ids[prediction], taxonomy.to_cityscapes_train_ids[frame.labels])
             if frame.instance is not None and result.panoptic is not None:
                 scores.get('panoptic', lambda: PanopticQuality(taxonomy.num_classes, taxonomy.thing_ids)).update(
-                    result.panoptic // 1000, result.panoptic % 1000, frame.labels, frame.instance)
+                    panoptic_to_semantic(result.panoptic), panoptic_to_instance(result.panoptic), frame.labels,
+                    frame.instance)
         if frame.camvid is not None:
             scores.get('camvid', lambda: ClassScore(camvid.names, camvid.ignore_id)).update(
                 camvid.from_taxonomy[prediction], frame.camvid)
