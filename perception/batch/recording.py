@@ -2,25 +2,26 @@
 
     OUT/<recording>/report.md        perception-replay's report
     OUT/<recording>/replay/          the output bag (kept with keep_bag)
-    OUT/<recording>/evaluator.pkl    the evaluator's counts (confusion matrices, PQ counts, latencies) for pooling
+    OUT/<recording>/evaluator.npz    the evaluator's counts (confusion matrices, PQ counts, latencies) for pooling
     OUT/<recording>/result.json      written last: status 'done' (metrics) or 'failed' (the error)
 
 A recording whose result.json says 'done' and whose counts load is done: a re-run skips it.
 """
 import json
 import os
-import pickle
 import shutil
 import socket
 import time
 import traceback
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from perception.eval.evaluator import DriveEvaluator
 from perception.replay.cli import replay_and_report
+from perception.taxonomy import load_taxonomy
 
-RESULT, COUNTS = 'result.json', 'evaluator.pkl'
+RESULT, COUNTS = 'result.json', 'evaluator.npz'
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,8 @@ def load_done(folder: Path) -> RecordingResult | None:
         row = json.loads((folder / RESULT).read_text())
         if row.get('status') != 'done':
             return None
-        with open(folder / COUNTS, 'rb') as f:
-            evaluator = pickle.load(f)
-    except (OSError, ValueError, pickle.UnpicklingError, AttributeError, EOFError):
+        evaluator = DriveEvaluator.load(folder / COUNTS, load_taxonomy())
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
         return None
     return RecordingResult({**row, 'skipped': True}, evaluator)
 
@@ -78,8 +78,7 @@ def evaluate_recording(bag: Path, folder: Path, options: ReplayOptions) -> Recor
                    wall_s=round(time.perf_counter() - started, 2))
         _write_json(folder / RESULT, row)
         return RecordingResult(row)
-    with open(folder / COUNTS, 'wb') as f:
-        pickle.dump(result.evaluator, f)
+    result.evaluator.save(folder / COUNTS)
     if not options.keep_bag:
         shutil.rmtree(result.output_bag, ignore_errors=True)
     row.update(status='done', summary=result.summary, report=str(report),

@@ -1,7 +1,9 @@
 """Evaluation of a replayed drive against its ground truth: camera mIoU/PQ (key vs propagated frames), LiDAR
 mIoU/PQ, fused-scene mIoU/PQ, the camera-only / LiDAR-only / fused comparison on points the camera sees, and
 per-stage latency."""
+import json
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 
@@ -18,6 +20,9 @@ def _panoptic_summary(quality: PanopticQuality) -> dict:
     result = quality.compute()
     return {group: {k: _percent(v) for k, v in result[group].items() if k != 'n'}
             for group in ('all', 'things', 'stuff')}
+
+
+_COUNT_FIELDS = {ConfusionMatrix: ('matrix', 'void_predictions'), PanopticQuality: ('tp', 'fp', 'fn', 'iou_sum')}
 
 
 class DriveEvaluator:
@@ -79,21 +84,47 @@ class DriveEvaluator:
         for stage, milliseconds in timing_ms.items():
             self.latency_ms[f'{prefix}.{stage}'].append(float(milliseconds))
 
+    def _counts(self) -> dict[str, ConfusionMatrix | PanopticQuality]:
+        """Every count container, by a stable name."""
+        named = {'lidar': self.lidar, 'scene': self.scene, 'lidar_pq': self.lidar_pq, 'scene_pq': self.scene_pq}
+        for name in ('camera', 'camera_pq', 'visible'):
+            named.update({f'{name}.{key}': counts for key, counts in getattr(self, name).items()})
+        return named
+
     def merge(self, other: 'DriveEvaluator') -> 'DriveEvaluator':
         """Add another drive's counts into this one (pooled metrics: summed confusion matrices and panoptic
         counts, not averaged means); returns self."""
-        pairs = [(self.lidar, other.lidar), (self.scene, other.scene), (self.lidar_pq, other.lidar_pq),
-                 (self.scene_pq, other.scene_pq)]
-        for name in ('camera', 'camera_pq', 'visible'):
-            mine, theirs = getattr(self, name), getattr(other, name)
-            pairs += [(mine[key], theirs[key]) for key in mine]
-        for accumulated, added in pairs:
-            accumulated.merge(added)
+        theirs = other._counts()
+        for name, accumulated in self._counts().items():
+            accumulated.merge(theirs[name])
         for stage, values in other.latency_ms.items():
             self.latency_ms[stage] += values
         for key, count in other.frames.items():
             self.frames[key] = self.frames.get(key, 0) + count
         return self
+
+    def save(self, path: Path) -> None:
+        """The counts, latencies and frame counts as plain arrays in an .npz file (no pickle: see load)."""
+        arrays = {f'{name}.{field}': getattr(counts, field) for name, counts in self._counts().items()
+                  for field in _COUNT_FIELDS[type(counts)]}
+        arrays.update({f'latency.{stage}': np.asarray(values, np.float64) for stage, values in self.latency_ms.items()})
+        arrays['frames'] = np.array(json.dumps(self.frames))
+        with open(path, 'wb') as f:
+            np.savez(f, **arrays)
+
+    @classmethod
+    def load(cls, path: Path, taxonomy: Taxonomy) -> 'DriveEvaluator':
+        """An evaluator saved by save(); never unpickles (ValueError for a file that is not one)."""
+        evaluator = cls(taxonomy)
+        with np.load(path, allow_pickle=False) as data:
+            for name, counts in evaluator._counts().items():
+                for field in _COUNT_FIELDS[type(counts)]:
+                    setattr(counts, field, data[f'{name}.{field}'].astype(getattr(counts, field).dtype))
+            for key in data.files:
+                if key.startswith('latency.'):
+                    evaluator.latency_ms[key[len('latency.'):]] = data[key].tolist()
+            evaluator.frames = json.loads(str(data['frames']))
+        return evaluator
 
     def latency_summary(self) -> dict:
         return {stage: {'p50': round(float(np.percentile(v, 50)), 2), 'p95': round(float(np.percentile(v, 95)), 2),
