@@ -6,7 +6,7 @@ Real references: the kitti_raw_0001 sweeps (road: ground-plane inliers within 3 
 wall: vertical planar neighbourhoods 2.2-8 m above the road; vegetation: scattered neighbourhoods 1-10 m above it),
 the KITTI object Car/Van boxes and the SqueezeSeg car labels (car). Simulated: the same regions by ground truth.
 Camera: mean brightness and saturation, sky colour, road brightness and texture contrast (robust spread of the
-high-passed road over its brightness), beside CamVid (labelled),
+band-passed road, 1-8 pixels, over its brightness), beside CamVid (labelled),
 nuScenes front and KITTI images.
 
     .venv/bin/python benchmarks/bench_sim_realism.py [--seeds 3000 3001 3002] [--frames 0 20 40] [--randomise]
@@ -171,7 +171,7 @@ def camera_row(images: list) -> dict:
         if road_mask is not None:
             inner = cv2.erode(road_mask.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
             if inner.sum() > 500:
-                detail = luma - cv2.GaussianBlur(luma, (0, 0), 2.0)
+                detail = cv2.GaussianBlur(luma, (0, 0), 1.0) - cv2.GaussianBlur(luma, (0, 0), 8.0)  # blotches, grain
                 road_brightness.append(luma[inner].mean())
                 # robust spread of the detail (markings and kerb edges are sparse outliers): the surface's texture
                 spread = 1.4826 * np.median(np.abs(detail[inner] - np.median(detail[inner])))

@@ -40,7 +40,7 @@ class Material:
 
 
 MATERIALS = {
-    M.ASPHALT: Material(0.2, 0.15), M.PAINT: Material(0.35, 0.3), M.TILES: Material(0.1, 0.3),
+    M.ASPHALT: Material(0.1, 0.15), M.PAINT: Material(0.35, 0.3), M.TILES: Material(0.1, 0.3),
     M.CONCRETE: Material(0.12, 0.4), M.FACADE: Material(0.08, 0.8), M.BRICK: Material(0.15, 0.3),
     M.SLATS: Material(0.12, 0.3), M.METAL: Material(0.08, 0.3), M.SIGN: Material(0.05, 0.2),
     M.LAMP: Material(0.05, 0.1), M.FOLIAGE: Material(0.3, 0.35), M.BARK: Material(0.3, 0.12),
@@ -135,7 +135,7 @@ def albedo(material: np.ndarray, color: np.ndarray, a: np.ndarray, b: np.ndarray
     asphalt = where(M.ASPHALT)
     if asphalt.any():  # low-contrast grain, worn patches, darker repairs, fine cracks
         pa, pb = a[asphalt], b[asphalt]
-        wear = 0.88 + 0.24 * fbm(pa / 2.5, pb / 2.5, 3, seed + 21)
+        wear = 0.93 + 0.14 * fbm(pa / 4.0, pb / 4.0, 2, seed + 21)
         repair = np.where(value_noise(pa / 7.0, pb / 7.0, seed + 23) > 0.8, 0.85, 1.0)
         crack = np.where((np.abs(value_noise(pa / 1.5, pb / 1.5, seed + 25) - 0.5) < 0.005)
                          & (value_noise(pa / 9.0, pb / 9.0, seed + 26) > 0.65), 0.88, 1.0)  # here and there
