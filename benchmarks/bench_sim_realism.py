@@ -1,12 +1,13 @@
 """Simulator realism against the real data in ../shared/data, side by side.
 
-LiDAR (KITTI HDL-64E): points per sweep, share of zero-reflectance returns, median reflectance, reflectance medians
-of road / car / wall / vegetation points, and the car-point share of a sweep's front 90 degrees.
-Real references: the kitti_raw_0001 sweeps (road: ground-plane inliers within 3 m of the vehicle's track, 4-40 m;
-wall: vertical planar neighbourhoods 2.2-8 m above the road; vegetation: scattered neighbourhoods 1-10 m above it),
-the KITTI object Car/Van boxes and the SqueezeSeg car labels (car). Simulated: the same regions by ground truth.
-Camera: mean brightness and saturation, sky colour, road brightness and texture contrast (robust spread of the
-band-passed road, 1-8 pixels, over its brightness), beside CamVid (labelled),
+LiDAR (KITTI HDL-64E, the default model): points per sweep, share of zero-reflectance returns, median
+reflectance, reflectance medians of road / car / wall / vegetation points, and the car-point share of a sweep's
+front 90 degrees. Real references: the kitti_raw_0001 sweeps (road: ground-plane inliers within 3 m of the
+vehicle's track, 4-40 m; wall: vertical planar neighbourhoods 2.2-8 m above the road; vegetation: scattered
+neighbourhoods 1-10 m above it), the KITTI object Car/Van boxes and the SqueezeSeg car labels (car). Simulated:
+the same regions by ground truth. Other LiDAR models: intensity scale and zero share beside the real VLP-32C and
+OS1-64 sweeps of RELLIS-3D. Camera: mean brightness and saturation, sky colour, road brightness and texture
+contrast (robust spread of the band-passed road, 1-8 pixels, over its brightness), beside CamVid (labelled),
 nuScenes front and KITTI images.
 
     .venv/bin/python benchmarks/bench_sim_realism.py [--seeds 3000 3001 3002] [--frames 0 20 40] [--randomise]
@@ -34,6 +35,9 @@ ROAD_HALF_WIDTH, ROAD_RANGE = 3.0, (4.0, 40.0)
 WORK_WIDTH = 480  # images are compared at CamVid's width
 LIDAR_ROWS = ('points per sweep', 'zero share', 'median', 'road median', 'road zero share', 'car median',
               'car zero share', 'wall median', 'vegetation median', 'car share (front 90 deg)')
+OTHER_SENSORS = {  # simulated model: the real sweep of that sensor in ../shared/data (RELLIS-3D, off-road), and a
+    'vlp32c': ('rellis3d_example/vel000104.bin', 1),  # factor that shows its intensity scale in the table
+    'os1_64': ('rellis3d_example/000104.bin', 1000)}
 CAMERA_ROWS = ('brightness', 'saturation', 'sky R', 'sky G', 'sky B', 'sky saturation', 'road brightness',
                'road texture contrast')
 
@@ -98,6 +102,23 @@ def lidar_row(sweeps: list, region_values: dict, car_share: list) -> dict:
     if car_share:
         row['car share (front 90 deg)'] = float(np.mean(car_share))
     return row
+
+
+def sensor_rows(root: Path, seed: int) -> list:
+    """Per other sensor: points, median intensity and zero share of its real sweep and of a simulated one (the
+    intensity scales differ per sensor; RELLIS-3D is off-road, so points per sweep are not comparable)."""
+    from perception.sim.simulator import DriveSimulator, SensorRig
+    rows = []
+    for name, (path, shown) in OTHER_SENSORS.items():
+        real = read_sweep(root / path)
+        real = real[np.linalg.norm(real[:, :3], axis=1) > 0.1]  # the Ouster file keeps empty returns at 0
+        points = DriveSimulator(seed, 1, SensorRig.from_config(lidar=name)).frame(0).points
+        for label, real_value, sim_value in (
+                ('points per sweep', len(real), len(points)),
+                (f'median intensity x{shown}', shown * np.median(real[:, 3]), shown * np.median(points['intensity'])),
+                ('zero share', (real[:, 3] == 0).mean(), (points['intensity'] == 0).mean())):
+            rows.append({'measure': f'{name} {label}', 'real LiDAR': float(real_value), 'simulated': float(sim_value)})
+    return rows
 
 
 def real_lidar(root: Path, rng: np.random.Generator) -> dict:
@@ -237,7 +258,7 @@ def main():
         return
     rng = np.random.default_rng(0)
     frames = simulate(args.seeds, args.frames, args.lidar, args.randomise)
-    lidar = {'real KITTI HDL-64E': real_lidar(args.data, rng), 'simulated': sim_lidar(frames, rng)}
+    lidar = {'real LiDAR': real_lidar(args.data, rng), 'simulated': sim_lidar(frames, rng)}
     camera = {'real CamVid': camera_row(camvid_images(args.data)),
               'real nuScenes front': camera_row(plain_images(sorted((args.data / 'nuscenes_front' / 'image_2')
                                                                     .glob('*.jpg'))[::4])),
@@ -246,11 +267,12 @@ def main():
               'simulated': camera_row(sim_images(frames))}
     rows = [{'measure': name, **{source: values.get(name, '') for source, values in lidar.items()}}
             for name in LIDAR_ROWS]
+    rows += sensor_rows(args.data, args.seeds[0])
     rows += [{'measure': name, **{source: values.get(name, '') for source, values in camera.items()}}
              for name in CAMERA_ROWS]
     publish(args.name, rows, {'seeds': args.seeds, 'frames': args.frames, 'lidar_model': args.lidar,
                               'randomise': args.randomise, 'lidar': lidar, 'camera': camera},
-            columns=['measure', 'real KITTI HDL-64E', 'real CamVid', 'real nuScenes front', 'real KITTI', 'simulated'])
+            columns=['measure', 'real LiDAR', 'real CamVid', 'real nuScenes front', 'real KITTI', 'simulated'])
 
 
 if __name__ == '__main__':
