@@ -1,6 +1,8 @@
 """/diagnostics of the perception nodes (and replay): one DiagnosticStatus per node and message, with a level, a
 one-line message, per-stage latency in milliseconds ('<stage>_ms') and counters. Every value is a number written
 as text (KeyValue values are strings): milliseconds with two decimals, counters as integers."""
+import threading
+
 from perception.msgs.types import MessageTypes, make_header
 
 OK, WARN, ERROR = 'OK', 'WARN', 'ERROR'  # names of the diagnostic_msgs/DiagnosticStatus level constants
@@ -34,10 +36,12 @@ class NodeHealth:
     - WARN: inputs were dropped (the node cannot keep up with its input rate), a latency exceeded the budget, or a
       node-specific warning;
     - OK otherwise.
-    Times are int nanoseconds of one clock (the node's); latencies are milliseconds.
+    Times are int nanoseconds of one clock (the node's); latencies are milliseconds. Thread-safe: the executor, the
+    worker thread and the publishing timer report concurrently.
     """
 
     def __init__(self, timeouts_s: dict[str, float], latency_budget_ms: float, now_ns: int):
+        self._lock = threading.Lock()
         self.timeouts_s, self.latency_budget_ms = dict(timeouts_s), latency_budget_ms
         self.last_received_ns = {name: now_ns for name in timeouts_s}
         self.totals = {'received': 0, 'processed': 0, 'dropped': 0, 'rejected': 0}
@@ -50,18 +54,27 @@ class NodeHealth:
                         'rejected': {}, 'warnings': []}
 
     def received(self, name: str, now_ns: int) -> None:
+        with self._lock:
+            self._received(name, now_ns)
+
+    def _received(self, name: str, now_ns: int) -> None:
         self.last_received_ns[name] = now_ns
         self.totals['received'] += 1
         self._period['received'] += 1
 
     def dropped(self, count: int = 1) -> None:
         """Inputs skipped unprocessed because a newer one arrived (latest-only processing)."""
-        self.totals['dropped'] += count
-        self._period['dropped'] += count
+        with self._lock:
+            self.totals['dropped'] += count
+            self._period['dropped'] += count
 
     def rejected(self, name: str, error: BaseException) -> bool:
         """Count an input of `name` whose processing raised `error`; True the first time this cause is seen (so
         the node logs each cause once)."""
+        with self._lock:
+            return self._rejected(name, error)
+
+    def _rejected(self, name: str, error: BaseException) -> bool:
         kind = type(error)
         cause = f'{name}.{kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"}'
         first = cause not in self.rejected_by_cause
@@ -73,6 +86,10 @@ class NodeHealth:
     def processed(self, timing_ms: dict, latency_ms: float, input_age_ms: float) -> None:
         """A published result: its stage timings, the latency from its input's stamp to publication and the input's
         age when processing began."""
+        with self._lock:
+            self._processed(timing_ms, latency_ms, input_age_ms)
+
+    def _processed(self, timing_ms: dict, latency_ms: float, input_age_ms: float) -> None:
         self.totals['processed'] += 1
         self._period['processed'] += 1
         self._period['latency_ms'].append(latency_ms)
@@ -80,11 +97,16 @@ class NodeHealth:
         self.last_timing_ms = dict(timing_ms)
 
     def warn(self, message: str) -> None:
-        if message not in self._period['warnings']:
-            self._period['warnings'].append(message)
+        with self._lock:
+            if message not in self._period['warnings']:
+                self._period['warnings'].append(message)
 
     def status(self, now_ns: int) -> tuple[str, str, dict, dict]:
         """(level, message, timing_ms, counters) of the period since the last call; starts a new period."""
+        with self._lock:
+            return self._status(now_ns)
+
+    def _status(self, now_ns: int) -> tuple[str, str, dict, dict]:
         period, errors, warnings = self._period, [], []
         for name, timeout in self.timeouts_s.items():
             silent_s = (now_ns - self.last_received_ns[name]) / 1e9

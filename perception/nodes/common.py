@@ -69,8 +69,8 @@ class PerceptionNode(Node):
         self.workers.append(worker)
 
         def submit(msg) -> None:
+            worker.submit(msg)  # first: once counted as received, a message is pending or being processed
             self.health.received(name, self.now_ns())
-            worker.submit(msg)
         return submit
 
     def published(self, stamp_ns: int, started_ns: int, timing_ms: dict) -> None:

@@ -30,6 +30,7 @@ class CameraSegmenterConfig:
     mmseg_config: Path | None = None
     panoptic: bool = True
     panoptic_head_interval: int = 5  # the head runs on key frames and at least every this many frames
+    panoptic_stride: int = 1  # segments are decided at 1/stride of the image resolution (1, 2 or 4), then upsampled
     input_width: int | None = None  # None: segment at the input size; else see core.camera.image_size
     propagation: PropagationConfig = field(default_factory=PropagationConfig)
     panoptic_inference: PanopticInferenceConfig = field(default_factory=PanopticInferenceConfig)
@@ -42,7 +43,7 @@ class CameraSegmenterConfig:
         mmseg_config = Path(model['mmseg_config']) if model['mmseg_config'] else None
         return cls(weights=Path(model['weights']) if model['weights'] else default, device=model['device'],
                    backend=model['backend'], mmseg_config=mmseg_config, panoptic=panoptic['enabled'],
-                   panoptic_head_interval=panoptic['head_interval'],
+                   panoptic_head_interval=panoptic['head_interval'], panoptic_stride=panoptic['inference_stride'],
                    propagation=PropagationConfig(**section(parameters, 'propagation')),
                    panoptic_inference=PanopticInferenceConfig(
                        object_mask_threshold=panoptic['object_mask_threshold'],
@@ -159,11 +160,13 @@ class CameraSegmenter:
             if decision_key or self._frames_since_head >= self.config.panoptic_head_interval:
                 with timer('panoptic_head'):
                     outputs = self.net.panoptic(pyramid)
-                    padded = (h + pad_h, w + pad_w)
+                    stride = self.config.panoptic_stride
+                    size = ((h + pad_h) // stride, (w + pad_w) // stride)  # padded sizes are multiples of 32
                     panoptic, segments = panoptic_inference(outputs['pred_logits'][0], outputs['pred_masks'][0],
-                                                            self.taxonomy, padded, self.config.panoptic_inference)
+                                                            self.taxonomy, size, self.config.panoptic_inference)
+                    panoptic = panoptic.repeat_interleave(stride, 0).repeat_interleave(stride, 1)
                     panoptic = panoptic[:h, :w].cpu().numpy().astype(np.int32)
-                    if pad_h or pad_w:  # segments may have lost pixels to the crop
+                    if pad_h or pad_w or stride > 1:  # areas changed with the crop and the upsampling
                         segments = _with_areas(panoptic, segments)
                 self._head, self._frames_since_head = (panoptic, segments, grey), 0
             else:
