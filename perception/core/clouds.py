@@ -56,9 +56,10 @@ def sweep_array(cloud: np.ndarray) -> np.ndarray:
             raise ValueError(f'point cloud field {name!r} is {field[0].base.name}; x, y and z must be float32 or '
                              'float64')
     points = np.zeros((len(cloud), 4), np.float32)
-    for i, name in enumerate(('x', 'y', 'z', 'intensity')):
-        if name in names:
-            points[:, i] = cloud[name]
+    with np.errstate(over='ignore'):  # float64 values beyond float32 become inf, dropped as non-finite later
+        for i, name in enumerate(('x', 'y', 'z', 'intensity')):
+            if name in names:
+                points[:, i] = cloud[name]
     return points
 
 

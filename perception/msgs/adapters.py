@@ -68,7 +68,14 @@ def fusion_sweep(msg) -> LabeledSweep:
 
 
 def fusion_camera(images: dict) -> CameraOutputs:
-    """The fusion input from one camera frame's output Images: 'labels', 'confidence' and optionally 'panoptic'."""
+    """The fusion input from one camera frame's output Images: 'labels', 'confidence' and optionally 'panoptic', in
+    their CAMERA_OUTPUT_ENCODINGS (ValueError otherwise)."""
+    missing = {'labels', 'confidence'} - set(images)
+    if missing:
+        raise ValueError(f'camera frame lacks {", ".join(sorted(missing))}')
+    for part, msg in images.items():
+        if msg.encoding != CAMERA_OUTPUT_ENCODINGS[part]:
+            raise ValueError(f'camera {part} must be {CAMERA_OUTPUT_ENCODINGS[part]}, not {msg.encoding!r}')
     arrays = {part: image_to_array(msg).copy() for part, msg in images.items()}
     return CameraOutputs(labels=arrays['labels'], confidence=arrays['confidence'], panoptic=arrays.get('panoptic'))
 
