@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from perception.core.geometry import transform_to_quaternion
+from perception.core.parameters import load_parameters, validate
 from perception.io import topics as T
 from perception.io.bag import BagError
 from perception.io.drive import read_calibration
@@ -118,8 +119,8 @@ def main(argv=None) -> int:
     apply_local_defaults()
     params = args.params or config_path('perception.yaml')
     try:
-        if not Path(params).is_file():
-            raise FileNotFoundError(f'no parameter file {params}')
+        for node in NODES:  # a missing, non-YAML or wrong file: one line here, not a traceback from each node
+            validate(node, load_parameters(node, params))
         overrides = {'fusion': calibration_override(args.calibration_bag)} if args.calibration_bag else {}
     except (BagError, ValueError, FileNotFoundError) as error:
         print(f'perception-drive: {error}', file=sys.stderr)

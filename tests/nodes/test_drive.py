@@ -4,6 +4,8 @@ import sys
 import threading
 import time
 
+import pytest
+
 from perception.nodes.drive import main, node_command, run_graph
 
 SLEEPER = [sys.executable, '-c', 'import sys, time\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n'
@@ -31,7 +33,16 @@ def test_each_node_runs_as_its_own_module():
     assert node_command('fusion', ['--ros-args'])[1:] == ['-m', 'perception.nodes.fusion', '--ros-args']
 
 
-def test_a_missing_parameter_file_is_one_line(tmp_path, capsys):
-    assert main(['--params', str(tmp_path / 'none.yaml')]) == 1
+@pytest.mark.parametrize('content, message', [
+    (None, 'no such parameter file'),
+    (b'\x7fELF\x02\x01\x01\x00', 'not a YAML parameter file'),
+    (b'fusion:\n  ros__parameters:\n    sync: {slop_s: 0.05}\n', "no ros__parameters for node 'camera_segmentation'"),
+])
+def test_a_missing_or_non_parameter_file_is_one_line(tmp_path, capsys, content, message):
+    """Checked before any node starts (rclpy would print a traceback from each node's process)."""
+    params = tmp_path / 'params.yaml'
+    if content is not None:
+        params.write_bytes(content)
+    assert main(['--params', str(params)]) == 1
     err = capsys.readouterr().err
-    assert err.count('\n') == 1 and 'no parameter file' in err
+    assert err.count('\n') == 1 and message in err
