@@ -171,8 +171,8 @@ class BagReader:
         try:
             stream.seek(index.chunk_start_offset + 1 + 8)
             records = breakup_chunk(Chunk.read(ReadDataStream(stream)), validate_crc=True)
-            messages = sorted((channels[record.channel_id], record.log_time, record.data) for record in records
-                              if isinstance(record, Message) and record.channel_id in channels)
+            messages = [(channels[record.channel_id], record.log_time, record.data) for record in records
+                        if isinstance(record, Message) and record.channel_id in channels]
         except Exception as error:  # noqa: BLE001 - damaged bytes fail anywhere in the record parser
             reason = 'chunk checksum mismatch' if isinstance(error, CRCValidationError) else \
                 f'unreadable chunk: {_one_line(error)}'
@@ -198,7 +198,8 @@ class BagReader:
         return counts
 
     def _mcap_scan(self, stream, wanted: set[str]) -> Iterator[tuple[str, int, bytes]]:
-        """A file without a usable summary (a recording cut short): chunks in file order until the data ends."""
+        """A file without a chunk index (an unindexed MCAP, or one whose summary does not parse): chunks in file
+        order until the data ends or breaks."""
         stream.seek(0)
         channels, last = {}, self.start_ns
         try:
@@ -206,8 +207,8 @@ class BagReader:
                 if isinstance(record, Chunk):
                     parts = breakup_chunk(record, validate_crc=True)
                     channels.update({part.id: part.topic for part in parts if hasattr(part, 'topic')})
-                    messages = sorted((channels[part.channel_id], part.log_time, part.data) for part in parts
-                                      if isinstance(part, Message) and channels.get(part.channel_id) in wanted)
+                    messages = [(channels[part.channel_id], part.log_time, part.data) for part in parts
+                                if isinstance(part, Message) and channels.get(part.channel_id) in wanted]
                     for message in sorted(messages, key=lambda message: message[1]):
                         last = message[1]
                         yield message

@@ -136,3 +136,39 @@ def test_a_truncated_mcap_is_one_line(mcap_bag, tmp_path, skip_corrupt):
     with pytest.raises(BagError, match='not a readable rosbag2 bag') as error:
         read_all(bag, skip_corrupt)
     assert '\n' not in str(error.value)
+
+
+def write_unindexed_mcap(path, damaged_chunk=None):
+    """A bare .mcap without chunk indexes (as other writers make them), small chunks, CRCs on; random bytes in one
+    chunk's data when asked."""
+    from mcap.writer import CompressionType, IndexType, Writer
+    typestore = ros2_typestore()
+    with open(path, 'wb') as stream:
+        writer = Writer(stream, chunk_size=256, compression=CompressionType.NONE, index_types=IndexType.NONE)
+        writer.start(profile='ros2', library='test')
+        schema = writer.register_schema('std_msgs/msg/String', 'ros2msg',
+                                        typestore.generate_msgdef('std_msgs/msg/String')[0].encode())
+        channel = writer.register_channel(TEXT, 'cdr', schema)
+        String = typestore.types['std_msgs/msg/String']
+        for i in range(20):
+            data = bytes(typestore.serialize_cdr(String(data=f'message {i:02d} ' + 'x' * 100), String.__msgtype__))
+            writer.add_message(channel, log_time=T0_NS + i * FRAME_NS, data=data, publish_time=T0_NS + i * FRAME_NS)
+        writer.finish()
+    if damaged_chunk is not None:
+        data = bytearray(path.read_bytes())
+        starts = [i for i in range(len(data)) if data[i] == 0x06 and data[i + 9:i + 17] == (
+            T0_NS + damaged_chunk * 2 * FRAME_NS).to_bytes(8, 'little')]
+        data[starts[0] + 80] ^= 0xFF
+        path.write_bytes(bytes(data))
+    return path
+
+
+def test_an_unindexed_mcap_is_read_chunk_by_chunk_and_damage_is_named(tmp_path):
+    read, reader = read_all(write_unindexed_mcap(tmp_path / 'plain.mcap'))
+    assert [stamp for _, stamp in read] == [T0_NS + i * FRAME_NS for i in range(20)] and not reader.damage
+    damaged = write_unindexed_mcap(tmp_path / 'damaged.mcap', damaged_chunk=3)
+    with pytest.raises(BagError, match=r'damaged or truncated data after 0\.500 s .*crc') as error:
+        read_all(damaged)
+    assert '\n' not in str(error.value)
+    read, reader = read_all(damaged, skip_corrupt=True)
+    assert len(read) == 6 and reader.damage  # the data after the damage cannot be found without an index
