@@ -102,7 +102,7 @@ def two_node_cluster(recordings: list[Path], out: Path) -> dict:
     hosts = {(r['host'], r['pid']) for r in batch['recordings']}
     row['worker processes'] = len(hosts)
     row['Ray listeners off loopback'] = [line for line in listening if any(p in line for p in RAY_PROCESSES)
-                                         and not any(a in line for a in ('127.0.0.1:', '[::1]:'))]
+                                         and not any(a in line for a in ('127.0.0.1', '[::1]'))]
     return row
 
 
