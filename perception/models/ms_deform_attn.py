@@ -25,19 +25,18 @@ def ms_deform_attn_core(value: torch.Tensor, spatial_shapes: list[tuple[int, int
     _, num_queries, _, levels, points, _ = sampling_locations.shape
     value_per_level = value.split([h * w for h, w in spatial_shapes], dim=1)
     sampling_grids = 2 * sampling_locations - 1  # grid_sample's [-1, 1], align_corners=False
-    sampled = []
-    for level, (height, width) in enumerate(spatial_shapes):
+    # (B, Lq, M, L, P) -> (B, M, Lq, L, P) -> (B*M, 1, Lq, L, P)
+    attention_weights = attention_weights.transpose(1, 2).reshape(batch * heads, 1, num_queries, levels, points)
+    output = 0
+    for level, (height, width) in enumerate(spatial_shapes):  # summed level by level: no (.., L, P) stack
         # (B, H*W, M, D) -> (B, M, D, H*W) -> (B*M, D, H, W)
         value_map = value_per_level[level].permute(0, 2, 3, 1).reshape(batch * heads, head_dim, height, width)
         # (B, Lq, M, P, 2) -> (B, M, Lq, P, 2) -> (B*M, Lq, P, 2)
         grid = sampling_grids[:, :, :, level].transpose(1, 2).flatten(0, 1)
-        # (B*M, D, Lq, P)
-        sampled.append(F.grid_sample(value_map, grid, mode='bilinear', padding_mode='zeros', align_corners=False))
-    # (B, Lq, M, L, P) -> (B, M, Lq, L, P) -> (B*M, 1, Lq, L*P)
-    attention_weights = attention_weights.transpose(1, 2).reshape(batch * heads, 1, num_queries, levels * points)
-    # (B*M, D, Lq, L, P) -> (B*M, D, Lq, L*P) -> (B*M, D, Lq) -> (B, M*D, Lq)
-    output = (torch.stack(sampled, dim=-2).flatten(-2) * attention_weights).sum(-1)
-    output = output.view(batch, heads * head_dim, num_queries)
+        # (B*M, D, Lq, P) * (B*M, 1, Lq, P) -> (B*M, D, Lq)
+        sampled = F.grid_sample(value_map, grid, mode='bilinear', padding_mode='zeros', align_corners=False)
+        output = output + (sampled * attention_weights[:, :, :, level]).sum(-1)
+    output = output.view(batch, heads * head_dim, num_queries)  # (B*M, D, Lq) -> (B, M*D, Lq)
     return output.transpose(1, 2).contiguous()  # (B, Lq, M*D)
 
 

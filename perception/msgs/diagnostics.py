@@ -64,9 +64,10 @@ class NodeHealth:
 
     def dropped(self, count: int = 1) -> None:
         """Inputs skipped unprocessed because a newer one arrived (latest-only processing)."""
-        with self._lock:
-            self.totals['dropped'] += count
-            self._period['dropped'] += count
+        if count:
+            with self._lock:
+                self.totals['dropped'] += count
+                self._period['dropped'] += count
 
     def rejected(self, name: str, error: BaseException) -> bool:
         """Count an input of `name` whose processing raised `error`; True the first time this cause is seen (so

@@ -40,6 +40,7 @@ class FusionNode(PerceptionNode):
         self.counters = {'scenes': 0, 'lidar_only': 0}
         self.parts = ('labels', 'confidence') + (('panoptic',) if self.fusion.config.use_panoptic else ())
         self.pending_camera: dict[int, dict] = {}
+        self.last_scene_stamp = -1
         self.camera_model = None
         self.calibration = self._calibration_source(parameters)
         self.create_subscription(PointCloud2, '~/input/points', self.guard('points', self.on_points), self.input_qos)
@@ -110,12 +111,14 @@ class FusionNode(PerceptionNode):
             self.reject('points', error)
 
     def emit_ready(self) -> None:
-        """Fuse the newest sweep that can go out now; older ready ones are dropped (latest-only)."""
+        """Fuse the newest sweep that can go out now; older ready ones, and any older than the last scene, are
+        dropped (latest-only: scenes go out in stamp order)."""
         ready = self.matcher.ready(self.now_ns())
-        if len(ready) > 1:
-            self.health.dropped(len(ready) - 1)
-        if ready:
-            self.publish_scene(*ready[-1])
+        newest = ready[-1] if ready and ready[-1][0] > self.last_scene_stamp else None
+        self.health.dropped(len(ready) - (newest is not None))
+        if newest is not None:
+            self.last_scene_stamp = newest[0]
+            self.publish_scene(*newest)
 
     def publish_scene(self, stamp: int, msg: PointCloud2, camera: CameraOutputs | None) -> None:
         started = self.now_ns()
