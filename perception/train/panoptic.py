@@ -40,6 +40,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--encoder-layers', type=int, default=3)
     parser.add_argument('--decoder-layers', type=int, default=6)
     parser.add_argument('--val-frames', type=int, default=40, help='validation frames (evenly spread)')
+    parser.add_argument('--init-head', type=Path, metavar='WEIGHTS',
+                        help='start from the panoptic head of these camera weights (its architecture replaces the '
+                             'head options): after a camera fine-tuning, the head adapts to the new features '
+                             'faster than a fresh one learns')
     args = parser.parse_args(argv)
     check_training_arguments(parser, args)
     if any(c % 32 for c in args.crop):
@@ -78,13 +82,24 @@ def main(argv=None) -> int:
         val = CameraFrames(args.data, 'val')
         splits.check_simulated(train.sequences, 'train')
         splits.check_simulated(val.sequences, 'val')
+        initial_head = load_camera_net(args.init_head)[0].panoptic_head if args.init_head else None
+        if args.init_head and initial_head is None:
+            raise ValueError(f'{args.init_head} has no panoptic head')
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         print(f'perception-train panoptic: {error}', file=sys.stderr)
         return 1
     head_config = Mask2FormerConfig(num_classes=taxonomy.num_classes, in_channels=tuple(camera.backbone.config.widths),
                                     hidden_dim=args.hidden_dim, num_queries=args.queries,
                                     encoder_layers=args.encoder_layers, decoder_layers=args.decoder_layers)
+    if initial_head is not None:
+        if initial_head.config.in_channels != head_config.in_channels:
+            print(f'perception-train panoptic: {args.init_head}: its head reads {initial_head.config.in_channels} '
+                  f'channels, the backbone gives {head_config.in_channels}', file=sys.stderr)
+            return 1
+        head_config = initial_head.config
     net = camera.with_panoptic_head(head_config).to(device)
+    if initial_head is not None:
+        net.panoptic_head.load_state_dict(initial_head.state_dict())
     for module in (net.backbone, net.semantic_head):  # frozen: the semantic result stays exactly as trained
         module.requires_grad_(False)
     criterion = SetCriterion(taxonomy.num_classes).to(device)
@@ -116,6 +131,8 @@ def main(argv=None) -> int:
                for group in ('all', 'things', 'stuff')}
     data = {'root': str(args.data), 'train_frames': len(train), 'val_frames': len(val)}
     meta = {**camera_meta, 'panoptic': provenance(started, data, results)}
+    if args.init_head:
+        meta['panoptic']['initialised_from'] = str(args.init_head)
     save_camera_net(args.out, net, meta)
     print(f'val PQ {results["all"]["pq"]:.1f}; wrote {args.out} and {write_record(args.out, meta)}')
     return 0

@@ -61,3 +61,25 @@ def test_training_refuses_held_out_seeds(dataset, tmp_path, capsys):
         shutil.copytree(mixed / part / 'train' / 'sim1000', mixed / part / 'train' / 'sim3000')
     assert train_main(['camera', '--data', str(mixed), '--out', str(tmp_path / 'x.pt'), *tiny()]) == 1
     assert 'sim3000: not train seeds' in capsys.readouterr().err
+
+
+def test_panoptic_head_can_start_from_another_weights_files_head(dataset, tmp_path):
+    torch.set_num_threads(1)
+    camera = tmp_path / 'camera.pt'
+    common = ['--data', str(dataset), '--workers', '0', '--val-every', '1', '--checkpoint-every', '1']
+    assert train_main(['camera', *common, '--run-dir', str(tmp_path / 'c'), '--out', str(camera), '--widths', '8',
+                       '8', '16', '16', '--steps', '1', '--batch-size', '1', '--crop', '64', '128']) == 0
+    head_options = ['--hidden-dim', '32', '--queries', '8', '--val-frames', '1', '--steps', '1', '--batch-size', '1',
+                    '--crop', '64', '128']
+    first = tmp_path / 'first.pt'
+    assert train_main(['panoptic', *common, '--camera', str(camera), '--out', str(first),
+                       '--run-dir', str(tmp_path / 'p1'), *head_options]) == 0
+    second = tmp_path / 'second.pt'
+    assert train_main(['panoptic', *common, '--camera', str(camera), '--out', str(second), '--init-head', str(first),
+                       '--run-dir', str(tmp_path / 'p2'), *head_options, '--lr', '1e-4']) == 0
+    initial, tuned = (load_camera_net(p)[0].panoptic_head.state_dict() for p in (first, second))
+    changes = [float((tuned[k] - initial[k]).abs().max()) for k in initial if initial[k].is_floating_point()]
+    assert max(changes) < 0.01  # one small step away from the initial head, not a fresh one
+    assert load_camera_net(second)[1]['panoptic']['initialised_from'] == str(first)
+    assert train_main(['panoptic', *common, '--camera', str(camera), '--init-head', str(camera),
+                       '--run-dir', str(tmp_path / 'p3'), *head_options]) == 1  # no head to start from
