@@ -51,6 +51,7 @@ class Fuzzer:
     def send_bad(self, msg) -> None:
         """Publish `msg` and wait until the node has counted it (processed or rejected)."""
         totals = self.node.health.totals
+        assert wait_until(lambda: all(w.idle() for w in self.node.workers), 60)  # the last output fully counted
         before = dict(totals)
         msg.header = make_header(self.harness.types, self.frame, self.next_stamp())
         self.publisher.publish(msg)
@@ -84,6 +85,7 @@ def test_camera_node_survives_fuzzed_input_and_processes_the_next_image(ros_cont
             if kind == 'image':
                 fuzzer.send_bad(msg)
             else:
+                assert wait_until(node.workers[0].idle, 60)
                 before = dict(node.health.totals)
                 msg.header = make_header(harness.types, 'camera', fuzzer.next_stamp())
                 fuzzer.publisher.publish(msg)
