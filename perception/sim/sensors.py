@@ -189,9 +189,10 @@ def render_camera(caster: Raycaster, camera: CameraIntrinsics, world_T_camera: n
     lit = lambert > 0
     shadow_origins = points[lit] + normals[lit] * 0.02
     lambert[np.flatnonzero(lit)[caster.occluded(shadow_origins, np.broadcast_to(sun, shadow_origins.shape))]] = 0
-    cloud_shadow = np.clip((fbm(points[:, 0] / 60, points[:, 1] / 60, 2, texture_seed + 7) - 1 + look.clouds) * 3,
+    # soft-edged cloud shadows drifting over the ground (clouds' fbm at 60 m)
+    cloud_shadow = np.clip((fbm(points[:, 0] / 60, points[:, 1] / 60, 3, texture_seed + 7) - 1 + look.clouds) * 1.5,
                            0, 1)
-    direct = look.sun * lambert * (1 - 0.8 * cloud_shadow)
+    direct = look.sun * lambert * (1 - 0.7 * cloud_shadow)
     sky_light = look.ambient * (0.6 + 0.4 * shading_normals[:, 2])
     colour = base * (sky_light + direct)[:, None]
     shiny = mirror > 0
