@@ -3,6 +3,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import yaml
 
 from perception.core.clouds import unpack_rgb
 from perception.core.fusion.calibration import FusionCalibration, load_calibration, write_calibration
@@ -14,6 +15,7 @@ from perception.core.fusion.sync import StampMatcher, SyncConfig
 from perception.core.geometry import CameraIntrinsics, invert_transform
 from perception.core.parameters import load_parameters
 from perception.io import semantickitti
+from perception.paths import WEIGHTS_DIR
 from perception.sim.record import record_drive
 from perception.sim.simulator import DriveSimulator
 from perception.taxonomy import load_taxonomy
@@ -148,7 +150,9 @@ def test_matcher_never_stalls_without_camera():
 def test_the_node_reads_weights_and_confusions_from_one_calibration_file(tmp_path):
     parameters = load_parameters('fusion')
     shipped = SceneFusionConfig.from_parameters(parameters).fusion.calibration
-    assert (shipped.camera_weight, shipped.lidar_weight) == (0.5, 1.0)  # chosen on validation drives
+    scores = yaml.safe_load((WEIGHTS_DIR / 'fusion.yaml').read_text())['record']['results']
+    scores = scores['fused mIoU by camera weight']
+    assert shipped.lidar_weight == 1.0 and shipped.camera_weight == max(scores, key=scores.get)  # best on validation
     assert np.array(shipped.camera_confusion).shape == (TAXONOMY.num_classes, TAXONOMY.num_classes)
     written = replace(shipped, camera_weight=0.75)
     write_calibration(tmp_path / 'fusion.yaml', written, {'command': 'test'})
