@@ -104,11 +104,19 @@ def main():
     parser.add_argument('--before', metavar='COMMIT', help='also run this commit\'s perception-drive')
     args = parser.parse_args()
     bag = demo_bag(args.bag, args.frames)
-    rows = [run('this tree', bag, args.frames, args.rate, args.params)]
+    runs = [('this tree', args.params, None)]
     if args.before:
-        rows.append(run(f'before ({args.before})', bag, args.frames, args.rate, None, exported_commit(args.before)))
-    columns = ['graph', 'points per sweep', 'scenes', 'scenes/s', 'latency p50 ms', 'latency p95 ms',
-               'latency max ms', *[k for k in rows[0] if k.startswith(('first', 'last'))], 'camera dropped',
+        runs.append((f'before ({args.before})', None, exported_commit(args.before)))
+    rows = []
+    for label, params, source in runs:
+        try:
+            rows.append(run(label, bag, args.frames, args.rate, params, source))
+        except RuntimeError as error:  # the graph did not come up or died: report it beside the other run
+            rows.append({'graph': label, 'failed': str(error)})
+    failed = ['failed'] if any('failed' in row for row in rows) else []
+    blocks = sorted({key for row in rows for key in row if key.startswith(('first', 'last'))})
+    columns = ['graph', *failed, 'points per sweep', 'scenes', 'scenes/s', 'latency p50 ms', 'latency p95 ms',
+               'latency max ms', *blocks, 'camera dropped',
                'LiDAR dropped', 'fusion dropped', 'LiDAR-only scenes', 'camera ms p50', 'LiDAR ms p50',
                'fusion ms p50', 'load before', 'load after']
     publish('live', rows, {'bag': str(bag), 'targets': {'scenes/s': '>= 3', 'latency p95 ms': '<= 700',

@@ -1,5 +1,5 @@
-"""Offline replay of the demo drive, sequential against parallel (camera and LiDAR models on a thread each) in one
-run, against issue 14's target of 3 frames/s: frames/s, per-stage p50, the accuracy of both (equal by design) and
+"""Offline replay of the demo drive, sequential against parallel (camera and LiDAR models in a worker process each)
+in one run, against issue 14's target of 3 frames/s: frames/s, per-stage p50, the accuracy of both (equal by design) and
 whether their output bags hold the same perception outputs. The load average is recorded beside (other work on the
 machine slows both alike).
 

@@ -121,7 +121,7 @@ class LiveGraph:
         while time.perf_counter() < end:
             self.executor.spin_once(timeout_sec=max(0.0, min(0.01, end - time.perf_counter())))
 
-    def wait_ready(self, timeout_s: float = 300.0) -> None:
+    def wait_ready(self, timeout_s: float = 600.0) -> None:
         """Until every node subscribes to its input and the scene is published to us."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -131,7 +131,7 @@ class LiveGraph:
             if self.runner.poll() is not None:
                 raise RuntimeError(f'perception-drive exited with status {self.runner.returncode}')
             self.spin(0.2)
-        raise RuntimeError('the graph did not come up')
+        raise RuntimeError(f'the graph did not come up in {timeout_s:.0f} s')
 
     def send(self, frame: list) -> int:
         """Publish one frame's messages, stamped now; returns the stamp."""

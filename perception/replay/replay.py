@@ -4,14 +4,17 @@ Camera frames go through the camera segmenter, sweeps through the LiDAR segmente
 camera frames by stamp exactly as the fusion node pairs them. Every output is written to a new bag next to the
 input topics, and compared with the ground-truth topics when the recording has them.
 
-The camera and LiDAR models run on a thread each (with the `model.threads` of their node's parameters), so a
-frame's camera and LiDAR work, and the next frames', overlap on different cores. Each model still sees its inputs
-in recording order, and the results are taken in recording order, so the output is the sequential run's
-(`parallel=False`) exactly.
+The camera and LiDAR models run in a worker process each (with the `model.threads` of their node's parameters; a
+process, not a thread: the sparse U-Net's many small operations would queue for the interpreter lock behind the
+evaluation), so a frame's camera and LiDAR work, the next frames' and this process's fusion, evaluation and bag
+writing overlap on different cores. Each model still sees its inputs in recording order, and the results are taken
+in recording order, so the output is the sequential run's (`parallel=False`, models in this process) exactly.
 """
+import multiprocessing
+import signal
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,6 +81,31 @@ def _partial_reason(stopped: BaseException | None, sweeps: int, total: int) -> s
     return f'{cause} after {sweeps} of {total} sweeps'
 
 
+_WORKER_MODEL = None  # a worker process's segmenter
+
+
+def _in_worker(kind: str, config, threads: int, job, *args):
+    """`job(model, *args)` with this worker process's model, loaded on its first job (so a loading error reaches the
+    replay as the job's exception). Ctrl-C is the replay's to handle: the worker ignores it."""
+    global _WORKER_MODEL
+    if _WORKER_MODEL is None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        use_threads(threads)
+        _WORKER_MODEL = CameraSegmenter(config) if kind == 'camera' else LidarSegmenter(config)
+    return job(_WORKER_MODEL, *args)
+
+
+def segment_image(camera: CameraSegmenter, image: np.ndarray, stamp: int):
+    """The camera job: the segmentation of one frame and its overlay."""
+    result = camera.process(image, stamp)
+    return result, camera.overlay(image, result.labels)
+
+
+def segment_sweep(lidar: LidarSegmenter, points: np.ndarray):
+    """The LiDAR job: the segmentation of one sweep."""
+    return lidar.process(points)
+
+
 def _done(function, *args) -> Future:
     """`function(*args)` run now, as a finished Future (the sequential replay)."""
     future = Future()
@@ -95,9 +123,11 @@ class Replay:
         self.bag, self.out, self.skip_corrupt = Path(bag), Path(out), skip_corrupt
         self.max_frames, self.sample_every, self.progress, self.parallel = max_frames, sample_every, progress, parallel
         camera_config, lidar_config, fusion_config, self.threads = _load_configs(params, backend)
+        self.configs = {'camera': camera_config, 'lidar': lidar_config}
         self.calibration = read_calibration(self.bag)
-        self.camera = CameraSegmenter(camera_config)
-        self.lidar = LidarSegmenter(lidar_config)
+        # the models: in worker processes (parallel) or here
+        self.models = {} if parallel else {'camera': CameraSegmenter(camera_config),
+                                           'lidar': LidarSegmenter(lidar_config)}
         self.fusion = SceneFusion(fusion_config)
         self.matcher = StampMatcher(fusion_config.sync)
         self.evaluator = DriveEvaluator(self.fusion.taxonomy)
@@ -117,8 +147,8 @@ class Replay:
                 sweeps = sum(1 for _ in counting.messages([T.LIDAR_POINTS]))
             total = min(sweeps, self.max_frames or sweeps)
             started = time.perf_counter()
-            workers = {kind: ThreadPoolExecutor(1, f'replay-{kind}', initializer=use_threads, initargs=(threads,))
-                       for kind, threads in self.threads.items()} if self.parallel else {}
+            spawn = multiprocessing.get_context('spawn')  # no fork of a process whose torch threads already run
+            workers = {kind: ProcessPoolExecutor(1, mp_context=spawn) for kind in self.configs} if self.parallel else {}
             with BagWriter(output_bag) as writer:
                 for topic, msgtype in {**reader.topics, **T.OUTPUT_TOPICS}.items():
                     writer.add_topic(topic, msgtype)
@@ -153,30 +183,32 @@ class Replay:
     def _replay(self, reader: BagReader, total: int, workers: dict, bar) -> None:
         """Each message in recording order; model jobs start up to LOOKAHEAD_JOBS messages ahead of the one being
         dispatched, on the workers (or at once, without workers)."""
-        jobs = {T.CAMERA_IMAGE: ('camera', self._segment_image), T.LIDAR_POINTS: ('lidar', self._segment_sweep)}
-        pending = deque()  # (topic, stamp, msg, Future or None) in recording order
+        pending = deque()  # (topic, stamp, msg, job input, Future or None) in recording order
         sweeps = 0
 
         def dispatch_first() -> None:
-            topic, stamp, msg, job = pending.popleft()
-            self._dispatch(topic, stamp, msg, None if job is None else job.result(), bar)
+            topic, stamp, msg, data, job = pending.popleft()
+            self._dispatch(topic, stamp, msg, None if job is None else (data, job.result()), bar)
 
         for topic, stamp, msg in reader.messages():
             if topic == T.LIDAR_POINTS:
                 if sweeps == total:
                     break
                 sweeps += 1
-            job = None
-            if topic in jobs:
-                kind, function = jobs[topic]
+            job = data = None
+            if topic in (T.CAMERA_IMAGE, T.LIDAR_POINTS):
+                kind = 'camera' if topic == T.CAMERA_IMAGE else 'lidar'
+                data = camera_input(msg) if kind == 'camera' else lidar_input(msg)
+                function, args = (segment_image, (data, stamp)) if kind == 'camera' else (segment_sweep, (data,))
                 if kind in workers:
-                    job = workers[kind].submit(function, stamp, msg)
+                    job = workers[kind].submit(_in_worker, kind, self.configs[kind], self.threads[kind], function,
+                                               *args)
                 else:
                     use_threads(self.threads[kind])
-                    job = _done(function, stamp, msg)
-            pending.append((topic, stamp, msg, job))
-            while pending and (pending[0][3] is None or pending[0][3].done()
-                               or sum(item[3] is not None for item in pending) > LOOKAHEAD_JOBS):
+                    job = _done(function, self.models[kind], *args)
+            pending.append((topic, stamp, msg, data, job))
+            while pending and (pending[0][4] is None or pending[0][4].done()
+                               or sum(item[4] is not None for item in pending) > LOOKAHEAD_JOBS):
                 dispatch_first()
         while pending:
             dispatch_first()
@@ -186,25 +218,21 @@ class Replay:
         if topic in (T.GT_CAMERA_SEMANTIC, T.GT_CAMERA_INSTANCE, T.GT_LIDAR_POINTS):
             self.ground_truth.setdefault(stamp, {})[topic] = msg
         elif topic == T.CAMERA_IMAGE:
-            self._camera(stamp, *job_result)
+            image, (result, overlay) = job_result
+            self._camera(stamp, image, result, overlay)
         elif topic == T.LIDAR_POINTS:
-            self._lidar(stamp, *job_result)
+            points, result = job_result
+            self._lidar(stamp, msg, points, result)
             bar.update()
         for item in self.matcher.ready(now_ns=stamp):
             self._fuse(*item)
         for predicted in sorted(self.predictions):
             self._evaluate(predicted, now_ns=stamp)
 
-    def _segment_image(self, stamp: int, msg):
-        """The camera job: the image, its segmentation, overlay and output messages."""
-        image = camera_input(msg)
-        result = self.camera.process(image, stamp)
-        overlay = self.camera.overlay(image, result.labels)
+    def _camera(self, stamp: int, image: np.ndarray, result, overlay: np.ndarray) -> None:
         outputs = {'labels': result.labels, 'confidence': result.confidence, 'overlay': overlay,
                    'panoptic': result.panoptic}
-        return image, result, overlay, camera_output_images(self.types, outputs, self.calibration.camera_frame, stamp)
-
-    def _camera(self, stamp: int, image, result, overlay, images: dict) -> None:
+        images = camera_output_images(self.types, outputs, self.calibration.camera_frame, stamp)
         for name, image_msg in images.items():
             self.writer.write(CAMERA_OUTPUT_TOPICS[name], stamp, image_msg)
         self.evaluator.count_camera_frame(result.key_frame, result.timing_ms)
@@ -215,13 +243,8 @@ class Replay:
         parts = ('labels', 'confidence') + (('panoptic',) if self.fusion.config.use_panoptic else ())
         self.matcher.add_camera(stamp, fusion_camera({part: images[part] for part in parts if part in images}))
 
-    def _segment_sweep(self, stamp: int, msg):
-        """The LiDAR job: the sweep's segmentation and its labeled cloud message."""
-        points = lidar_input(msg)
-        result = self.lidar.process(points)
-        return result, labeled_cloud(self.types, points, result, msg.header.frame_id, stamp)
-
-    def _lidar(self, stamp: int, result, labeled) -> None:
+    def _lidar(self, stamp: int, msg, points: np.ndarray, result) -> None:
+        labeled = labeled_cloud(self.types, points, result, msg.header.frame_id, stamp)
         self.writer.write(T.LIDAR_LABELED, stamp, labeled)
         self.evaluator.count_sweep(result.timing_ms)
         self.matcher.add_sweep(stamp, (labeled, result), received_ns=stamp)
