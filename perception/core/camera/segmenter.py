@@ -42,7 +42,8 @@ class CameraSegmenterConfig:
         default = cls.weights if model['backend'] == 'native' else None
         mmseg_config = Path(model['mmseg_config']) if model['mmseg_config'] else None
         return cls(weights=Path(model['weights']) if model['weights'] else default, device=model['device'],
-                   backend=model['backend'], mmseg_config=mmseg_config, panoptic=panoptic['enabled'],
+                   backend=model['backend'], mmseg_config=mmseg_config, input_width=model['input_width'] or None,
+                   panoptic=panoptic['enabled'],
                    panoptic_head_interval=panoptic['head_interval'], panoptic_stride=panoptic['inference_stride'],
                    propagation=PropagationConfig(**section(parameters, 'propagation')),
                    panoptic_inference=PanopticInferenceConfig(
