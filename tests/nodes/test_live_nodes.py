@@ -98,8 +98,9 @@ def test_latency_stays_bounded_when_the_input_outruns_the_node(ros_context):
         third = len(latencies) // 3
         first, last = np.median(latencies[:third]), np.median(latencies[-third:])
         assert times, 'nothing on ~/debug/processing_time_ms'
-        processing = np.array([msg.data for _, msg in times]) / 1e3
-        assert processing.min() >= 0.15
+        # processing_time_ms is the segmenter's own timing; the injected 0.15 s lies outside it
+        processing = np.array([msg.data for _, msg in times]) / 1e3 + 0.15
+        assert processing.min() > 0.15
         assert last <= first + np.median(processing), (first, last, latencies)
         assert max(latencies) <= 2 * processing.max() + 0.5, (processing, latencies)
         totals = node.health.totals
