@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from live_graph import LiveGraph, load_average, recorded_frames  # noqa: E402
+from live_graph import LiveGraph, load_average, looped, recorded_frames  # noqa: E402
 from report import OUT, publish  # noqa: E402
 
 from perception.io import topics as T  # noqa: E402
@@ -57,20 +57,22 @@ def median_stage_ms(graph: LiveGraph, node: str, stage: str) -> float | None:
     return float(np.median(values)) if values else None
 
 
-def run(label: str, bag: Path, frames: int, rate: float, params: Path | None = None,
+def run(label: str, bag: Path, recording: list, frames: int, rate: float, params: Path | None = None,
         source: Path | None = None) -> dict:
     load_before = load_average()
     log = OUT / f'live_{label.replace(" ", "_")}.log'
     OUT.mkdir(parents=True, exist_ok=True)
     with LiveGraph(bag, params, source, log) as graph:
         graph.wait_ready()
-        stream = recorded_frames(bag, loop=True)
+        stream = looped(recording)
         for _ in range(WARMUP):  # not measured: first calls allocate; each waits for its scene
             graph.drain([graph.send(next(stream))], quiet_s=60, timeout_s=120)
+        cpu_before = graph.cpu_s()
         first = next(stream)
         points = sum(msg.width * msg.height for topic, msg in first if topic == T.LIDAR_POINTS)
         stamps = graph.play(iter([first, *(next(stream) for _ in range(frames - 1))]), frames, rate)
         graph.drain(stamps)
+        cpu = {name: used - cpu_before.get(name, 0.0) for name, used in graph.cpu_s().items()}
         measured = graph.latencies_ms(stamps)
         received = [graph.received[s] for s in stamps if s in graph.received]
         duration = max(received) - graph.sent[stamps[0]] if received else float('nan')
@@ -89,8 +91,11 @@ def run(label: str, bag: Path, frames: int, rate: float, params: Path | None = N
             row[f'{short} dropped'] = values[node].get('dropped')
             row[f'{short} ms p50'] = median_stage_ms(graph, node, 'total')
             row[f'{short} levels'] = graph.levels(node)
+        row['stage ms p50'] = {node: {key[:-3]: median_stage_ms(graph, node, key[:-3]) for key in values[node]
+                                      if key.endswith('_ms')} for node in NODES}
         row['LiDAR-only scenes'] = values['fusion'].get('lidar_only')
         row['RSS MB'] = {name: round(mb) for name, mb in rss.items()}
+        row['CPU share'] = {name: round(used / duration, 2) for name, used in cpu.items()}  # cores while measured
         row['load before'], row['load after'] = load_before, load_average()
     return row
 
@@ -107,10 +112,10 @@ def main():
     runs = [('this tree', args.params, None)]
     if args.before:
         runs.append((f'before ({args.before})', None, exported_commit(args.before)))
-    rows = []
+    recording, rows = recorded_frames(bag, args.frames), []
     for label, params, source in runs:
         try:
-            rows.append(run(label, bag, args.frames, args.rate, params, source))
+            rows.append(run(label, bag, recording, args.frames, args.rate, params, source))
         except RuntimeError as error:  # the graph did not come up or died: report it beside the other run
             rows.append({'graph': label, 'failed': str(error)})
     failed = ['failed'] if any('failed' in row for row in rows) else []

@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_live import demo_bag  # noqa: E402
-from live_graph import LiveGraph, load_average, recorded_frames  # noqa: E402
+from live_graph import LiveGraph, load_average, looped, recorded_frames  # noqa: E402
 from report import OUT, publish  # noqa: E402
 
 from perception.io import topics as T  # noqa: E402
@@ -85,12 +85,12 @@ MALFORMED = {'image with wrong step': (T.CAMERA_IMAGE, image_bad_step, True),
              'camera_info NaN K': (T.CAMERA_INFO, camera_info_nan, True)}
 
 
-def mixed_frames(bag: Path, fraction: float, seed: int, plan: list):
-    """The recording's frames, looped, with a `fraction` of them corrupted; appends (cause or None, valid sweep) to
-    `plan` per frame."""
+def mixed_frames(frames: list, fraction: float, seed: int, plan: list):
+    """The frames, looped, with a `fraction` of them corrupted; appends (cause or None, valid sweep) to `plan` per
+    frame."""
     rng = np.random.default_rng(seed)
     causes = list(MALFORMED)
-    for frame in recorded_frames(bag, loop=True):
+    for frame in looped(frames):
         if rng.random() < fraction:
             cause = causes[sum(c is not None for c, _ in plan) % len(causes)]
             topic, corrupt, valid_sweep = MALFORMED[cause]
@@ -113,13 +113,13 @@ def main():
     OUT.mkdir(parents=True, exist_ok=True)
     load_before = load_average()
     plan, rss = [], []
+    recording = recorded_frames(bag, args.frames)
     with LiveGraph(bag, log=OUT / 'soak.log') as graph:
         graph.wait_ready()
-        warm = recorded_frames(bag)
-        for _ in range(WARMUP):
-            graph.drain([graph.send(next(warm))], quiet_s=60, timeout_s=120)
+        for frame in recording[:WARMUP]:
+            graph.drain([graph.send(frame)], quiet_s=60, timeout_s=120)
         baseline = {node: graph.last_values(node) for node in NODES}  # counts of the warm-up, subtracted below
-        frames = mixed_frames(bag, args.malformed, args.seed, plan)
+        frames = mixed_frames(recording, args.malformed, args.seed, plan)
 
         def sample(index):
             if index % RSS_EVERY == 0 or index == args.frames - 1:

@@ -27,20 +27,25 @@ def load_average() -> str:
     return ' '.join(Path('/proc/loadavg').read_text().split()[:3])
 
 
-def recorded_frames(bag: Path, loop: bool = False):
-    """(points per sweep, [(topic, rclpy message)]) per recorded frame, in recording order; with `loop`, forever."""
+def recorded_frames(bag: Path, count: int | None = None) -> list[list]:
+    """[(topic, rclpy message)] per recorded frame (the first `count`), in recording order, loaded up front so that
+    reading and converting the recording does not compete with the graph while it is measured."""
     from perception.ros_utils.bridge import to_rclpy
-    for _ in itertools.count() if loop else range(1):
-        with BagReader(bag) as reader:
-            frame, stamp = [], None
-            for topic, msg_stamp, msg in reader.messages(list(SENSOR_TOPICS)):
-                if stamp is not None and msg_stamp != stamp and frame:
-                    yield frame
-                    frame = []
+    frames, stamp = [], None
+    with BagReader(bag) as reader:
+        for topic, msg_stamp, msg in reader.messages(list(SENSOR_TOPICS)):
+            if msg_stamp != stamp:
+                if count is not None and len(frames) == count:
+                    break
+                frames.append([])
                 stamp = msg_stamp
-                frame.append((topic, to_rclpy(msg)))
-            if frame:
-                yield frame
+            frames[-1].append((topic, to_rclpy(msg)))
+    return frames
+
+
+def looped(frames: list):
+    """The frames again and again."""
+    return itertools.cycle(frames)
 
 
 def _rss_mb(pid: int) -> float | None:
@@ -71,7 +76,7 @@ class LiveGraph:
         from perception.ros_utils.qos import OUTPUT_QOS
         self._domain = reserved_domain_id()
         domain = self._domain.__enter__()
-        env = local_ros_environment(domain_id=domain)
+        env = {**local_ros_environment(), 'ROS_DOMAIN_ID': str(domain)}  # this run's domain, whatever was set before
         env['OMP_WAIT_POLICY'] = env.get('OMP_WAIT_POLICY', 'PASSIVE')
         if self.source is not None:
             env['PYTHONPATH'] = str(self.source)
@@ -175,6 +180,18 @@ class LiveGraph:
             module = next((part.decode() for part in cmdline if part.startswith(b'perception.nodes.')), '')
             pids[module.rsplit('.', 1)[-1] or pid] = int(pid)
         return pids or {'drive': self.runner.pid}
+
+    def cpu_s(self) -> dict[str, float]:
+        """CPU seconds (user + system) used so far by each node process and by this harness."""
+        ticks = os.sysconf('SC_CLK_TCK')
+        used = {}
+        for name, pid in {**self.node_pids(), 'harness': os.getpid()}.items():
+            try:
+                fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+            except OSError:
+                continue
+            used[name] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        return used
 
     def rss_mb(self) -> dict[str, float]:
         return {name: rss for name, pid in self.node_pids().items() if (rss := _rss_mb(pid)) is not None}

@@ -54,8 +54,11 @@ def carry_panoptic(panoptic: np.ndarray, flow: np.ndarray) -> np.ndarray:
 
 
 def upsampled_mask_probs(mask_logits: torch.Tensor, output_size: tuple[int, int]) -> torch.Tensor:
-    """(Q, h, w) mask logits resized bilinearly to (Q, H, W), then sigmoid."""
-    return F.interpolate(mask_logits[None].float(), size=output_size, mode='bilinear', align_corners=False)[0].sigmoid()
+    """(Q, h, w) mask logits resized bilinearly to (H, W, Q), queries last, then sigmoid. Channels-last: the
+    interpolation and the per-pixel reductions over queries run several times faster on a CPU (same values)."""
+    logits = mask_logits[None].float().contiguous(memory_format=torch.channels_last)
+    resized = F.interpolate(logits, size=output_size, mode='bilinear', align_corners=False)  # (1, Q, H, W)
+    return resized[0].permute(1, 2, 0).sigmoid()  # channels-last storage: (H, W, Q) is contiguous
 
 
 def panoptic_inference(class_logits: torch.Tensor, mask_logits: torch.Tensor, taxonomy: Taxonomy,
@@ -74,13 +77,13 @@ def panoptic_inference(class_logits: torch.Tensor, mask_logits: torch.Tensor, ta
     if not keep.any():
         return panoptic, []
     scores, labels = scores[keep], labels[keep]
-    masks = upsampled_mask_probs(mask_logits[keep], output_size)  # (N, H, W)
-    owner = (scores[:, None, None] * masks).argmax(0)  # (H, W) index of the winning kept query
-    owner_inside = masks.gather(0, owner[None])[0] >= MASK_THRESHOLD  # (H, W) inside its winner's mask
+    masks = upsampled_mask_probs(mask_logits[keep], output_size)  # (H, W, N)
+    owner = (masks * scores).argmax(-1)  # (H, W) index of the winning kept query
+    owner_inside = masks.gather(-1, owner[..., None])[..., 0] >= MASK_THRESHOLD  # (H, W) inside its winner's mask
     owner_flat = owner.flatten()
     areas = torch.stack([  # (N, 3) per kept query: pixels won, pixels of its own mask, pixels won inside its mask
         torch.bincount(owner_flat, minlength=len(scores)),
-        (masks >= MASK_THRESHOLD).flatten(1).sum(1),
+        (masks >= MASK_THRESHOLD).flatten(0, 1).sum(0),
         torch.bincount(owner_flat, weights=owner_inside.flatten().float(), minlength=len(scores)).long()], 1)
     segment_of_query = [void] * len(scores)
     segments = {}
