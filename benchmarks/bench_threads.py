@@ -1,9 +1,10 @@
 """Threads per model (the `model.threads` defaults): ms per frame of the LiDAR model (sparse U-Net or PointNet++) and
 of the camera model with 1 and 2 torch threads, each alone and while the other model runs beside it on its own
-thread (as in the live graph and the parallel replay). On a 2-core machine the combination with the best pair of
-rates is the default.
+thread (as in the live graph and the parallel replay); medians over rounds that interleave the configurations, so
+a change in the machine's load hits them alike. On a 2-core machine the combination with the best pair of rates
+beside each other is the default.
 
-    .venv/bin/python benchmarks/bench_threads.py [--bag rosbags/sim3000] [--frames 10] [--backend sparse]
+    .venv/bin/python benchmarks/bench_threads.py [--bag rosbags/sim3000] [--frames 5] [--rounds 3] [--backend sparse]
 """
 import argparse
 import sys
@@ -60,7 +61,8 @@ def timed(run, threads: int, stop: threading.Event | None = None, out: dict | No
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--bag', type=Path)
-    parser.add_argument('--frames', type=int, default=10)
+    parser.add_argument('--frames', type=int, default=5, help='frames per configuration and round')
+    parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--backend', choices=('sparse', 'pointnet2'), default='sparse')
     args = parser.parse_args()
     bag = args.bag or demo_bag(Path('rosbags/sim3000').resolve(), 100)
@@ -77,22 +79,29 @@ def main():
         image, stamp = images[i % len(images)]
         camera.process(image, stamp)
     run_lidar.count = run_camera.count = args.frames
-    rows = []
-    for lidar_threads, camera_threads in ((1, 1), (2, 1), (1, 2), (2, 2)):
-        load = load_average()
-        alone = {'LiDAR': timed(run_lidar, lidar_threads), 'camera': timed(run_camera, camera_threads)}
-        stop, beside = threading.Event(), {}
-        background = threading.Thread(target=timed, args=(run_camera, camera_threads, stop, beside))
-        background.start()
-        lidar_together = timed(run_lidar, lidar_threads)
-        stop.set()
-        background.join()
-        rows.append({'LiDAR threads': lidar_threads, 'camera threads': camera_threads,
-                     'LiDAR ms alone': alone['LiDAR'], 'camera ms alone': alone['camera'],
-                     'LiDAR ms beside camera': lidar_together, 'camera ms beside LiDAR': beside['ms'],
-                     'load': load})
-    publish('threads', rows, {'bag': str(bag), 'frames': args.frames, 'backend': args.backend,
-                              'points per sweep': int(np.mean([len(s) for s in sweeps]))})
+    configurations = ((1, 1), (2, 1), (1, 2), (2, 2))
+    measured = {c: {'LiDAR alone': [], 'camera alone': [], 'LiDAR beside camera': [], 'camera beside LiDAR': []}
+                for c in configurations}
+    loads = []
+    for _ in range(args.rounds):  # configurations interleaved, so a change in load hits them alike
+        for lidar_threads, camera_threads in configurations:
+            loads.append(load_average())
+            times = measured[lidar_threads, camera_threads]
+            times['LiDAR alone'].append(timed(run_lidar, lidar_threads))
+            times['camera alone'].append(timed(run_camera, camera_threads))
+            stop, beside = threading.Event(), {}
+            background = threading.Thread(target=timed, args=(run_camera, camera_threads, stop, beside))
+            background.start()
+            times['LiDAR beside camera'].append(timed(run_lidar, lidar_threads))
+            stop.set()
+            background.join()
+            times['camera beside LiDAR'].append(beside['ms'])
+    rows = [{'LiDAR threads': lidar, 'camera threads': camera,
+             **{f'{name} ms': float(np.median(values)) for name, values in measured[lidar, camera].items()}}
+            for lidar, camera in configurations]
+    publish('threads', rows, {'bag': str(bag), 'frames': args.frames, 'rounds': args.rounds, 'backend': args.backend,
+                              'points per sweep': int(np.mean([len(s) for s in sweeps])), 'load averages': loads})
+    print(f'load averages during the rounds: {loads[0]} ... {loads[-1]}')
 
 
 if __name__ == '__main__':
