@@ -113,6 +113,23 @@ class PointNet2(nn.Module):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
 
+    @staticmethod
+    def select_input_features(state_dict: dict, keep: list[int], in_channels: int) -> dict:
+        """A state dict of this network reading only input features `keep` (indices into the `in_channels` it was
+        trained with): the input norm, the first set abstraction (which reads [xyz offset, features]) and the last
+        feature propagation (which joins the input features) are sliced. For fine-tuning without a feature."""
+        last = max(int(name.split('.')[1]) for name in state_dict if name.startswith('propagations.'))
+        sliced = dict(state_dict)
+        for name, value in state_dict.items():
+            if name.startswith('input_norm.') and value.ndim == 1:
+                sliced[name] = value[keep]
+            elif name == 'set_abstractions.0.mlp.linears.0.weight':  # (out, 3 + F)
+                sliced[name] = value[:, [0, 1, 2] + [3 + i for i in keep]]
+            elif name == f'propagations.{last}.mlp.linears.0.weight':  # (out, coarse + F)
+                coarse = value.shape[1] - in_channels
+                sliced[name] = value[:, list(range(coarse)) + [coarse + i for i in keep]]
+        return sliced
+
     def forward(self, batch: PointBatch) -> torch.Tensor:
         sizes = torch.diff(batch.offset, prepend=batch.offset.new_zeros(1))
         if (sizes != sizes[0]).any():

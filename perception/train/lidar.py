@@ -29,7 +29,6 @@ from perception.eval.metrics import ConfusionMatrix
 from perception.io.point_clouds import read_sweep, sweep_paths
 from perception.io.semantickitti import frame_paths, list_frames, read_frame
 from perception.models.losses import WEIGHTING_METHODS, SegmentationLoss, class_weights
-from perception.models.sparse_unet import SparseUNet
 from perception.preprocessing.voxelize import (POINT_FEATURES, PointBatch, collate, grid_chunks, valid_point_mask,
                                                voxelize)
 from perception.splits import load_splits
@@ -322,15 +321,15 @@ def _fine_tuned(args) -> LidarModel:
         raise ValueError(f'{args.init} holds a {trained.backend} model, not {args.backend}')
     features = tuple(args.features)
     missing = [f for f in features if f not in trained.features]
-    if missing or (features != trained.features and args.backend != 'sparse'):
+    if missing:
         raise ValueError(f'{args.init} reads {trained.features}: cannot fine-tune it to read {features}')
     args.voxel_size, args.chunk_points = trained.voxel_size, trained.chunk_points
     config = {k: v for k, v in vars(trained.network.config).items() if k != 'in_channels'}
     model = LidarModel.build(args.backend, config, trained.voxel_size, trained.chunk_points, features)
     state = trained.network.state_dict()
     if features != trained.features:
-        state = SparseUNet.select_input_features(state, [trained.features.index(f) for f in features],
-                                                 len(trained.features))
+        state = type(trained.network).select_input_features(state, [trained.features.index(f) for f in features],
+                                                            len(trained.features))
     model.network.load_state_dict(state)
     return model
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from perception.core.lidar.segmenter import LidarModel
+from perception.models.pointnet2 import PointNet2
 from perception.models.sparse_unet import SparseUNet, spconv
 from perception.preprocessing.voxelize import POINT_FEATURES, collate, point_features, voxelize
 
@@ -55,3 +56,25 @@ def test_narrowing_a_sparse_unet_keeps_what_it_computes_from_the_other_features(
         expected = network(voxelize(collate([points]), 0.3))
         got = narrow.network(voxelize(collate([points], features=NO_INTENSITY), 0.3))
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_narrowing_a_pointnet2_keeps_what_it_computes_from_the_other_features():
+    torch.manual_seed(0)
+    full = LidarModel.build('pointnet2', {'num_classes': 5}, 0.3, 4096)
+    network = full.network.eval()
+    with torch.no_grad():  # make the full network blind to intensity (feature 3): the input norm maps it to 0
+        network.input_norm.weight[3] = 0.0
+        network.input_norm.bias[3] = 0.0
+    keep = [POINT_FEATURES.index(f) for f in NO_INTENSITY]
+    narrow = LidarModel.build('pointnet2', {'num_classes': 5}, 0.3, 4096, features=NO_INTENSITY)
+    narrow.network.load_state_dict(PointNet2.select_input_features(network.state_dict(), keep, 5))
+    narrow.network.eval()
+    points = torch.from_numpy(np.random.default_rng(0).uniform([-10, -10, -2, 0], [10, 10, 2, 1], (3000, 4))
+                              .astype(np.float32))
+    with torch.no_grad():
+        expected, got = full.logits(points), narrow.logits(points)
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+    moved = points.clone()
+    moved[:, :3] += torch.tensor([0.0, 0.0, 0.5])  # z is read: the comparison above is not between constants
+    with torch.no_grad():
+        assert not torch.allclose(narrow.logits(moved), got, atol=1e-2)
