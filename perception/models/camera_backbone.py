@@ -64,11 +64,15 @@ class ResNetBackbone(nn.Module):
     def channels(self) -> dict[str, int]:
         return dict(zip(LEVELS, self.config.widths))
 
+    def shallow(self, image: torch.Tensor) -> torch.Tensor:
+        """The stem and first stage only: image (B, 3, H, W) normalised -> 'res2' (B, C2, H/4, W/4)."""
+        return self.stages[0](self.stem(image))
+
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """image (B, 3, H, W) normalised, H and W multiples of 32 -> {'res2': (B, C2, H/4, W/4), ...}."""
-        x = self.stem(image)
-        pyramid = {}
-        for level, stage in zip(LEVELS, self.stages):
+        x = self.shallow(image)
+        pyramid = {LEVELS[0]: x}
+        for level, stage in zip(LEVELS[1:], self.stages[1:]):
             x = stage(x)
             pyramid[level] = x
         return pyramid

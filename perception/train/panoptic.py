@@ -97,7 +97,7 @@ def main(argv=None) -> int:
                   f'channels, the backbone gives {head_config.in_channels}', file=sys.stderr)
             return 1
         head_config = initial_head.config
-    net = camera.with_panoptic_head(head_config).to(device)
+    net = camera.with_parts(panoptic=head_config).to(device)
     if initial_head is not None:
         net.panoptic_head.load_state_dict(initial_head.state_dict())
     for module in (net.backbone, net.semantic_head):  # frozen: the semantic result stays exactly as trained

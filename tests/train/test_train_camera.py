@@ -49,9 +49,10 @@ def test_camera_then_panoptic_training_write_loadable_weights_and_resume(dataset
     assert train_main(['propagation', '--data', str(dataset), '--camera', str(panoptic), '--out', str(propagated),
                        '--run-dir', str(tmp_path / 'run_propagation'), '--max-gap', '1', *tiny()]) == 0
     net, meta = load_camera_net(propagated)
-    assert net.panoptic_head is not None and {'semantic', 'panoptic', 'propagation'} <= set(meta)
-    trained, original = load_camera_net(panoptic)[0].state_dict(), net.state_dict()
-    assert all(torch.equal(trained[k], original[k]) for k in trained if not k.startswith('semantic_head'))
+    assert net.panoptic_head is not None and net.correction is not None
+    assert {'semantic', 'panoptic', 'correction'} <= set(meta)
+    before, after = load_camera_net(panoptic)[0].state_dict(), net.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # only the new branch was trained
 
 
 def test_training_refuses_held_out_seeds(dataset, tmp_path, capsys):

@@ -22,6 +22,7 @@ class PropagationConfig:
     max_gap_s: float = 0.5          # a longer gap between stamps (or a stamp going back) resets propagation
     flow_scale: float = 0.5         # flow is estimated on images resized by this factor
     flow_preset: str = 'medium'     # OpenCV DIS preset
+    correction: bool = True         # correct warped features with the current frame (if the network has the branch)
 
     def __post_init__(self):
         if self.policy not in ('fixed', 'adaptive'):
@@ -90,14 +91,16 @@ def warp(features: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
                          align_corners=False)
 
 
-def warp_pyramid(pyramid: dict[str, torch.Tensor], flow: np.ndarray) -> dict[str, torch.Tensor]:
-    """Warp each level of a key frame's pyramid with the full-resolution flow (H, W, 2), H and W = the padded
-    input size: the flow is area-averaged to each level and scaled to its resolution."""
+def warp_pyramid(pyramid: dict[str, torch.Tensor], flow: np.ndarray, levels=None) -> dict[str, torch.Tensor]:
+    """Warp each level (or those named in `levels`) of a key frame's pyramid with the full-resolution flow (H, W, 2),
+    H and W = the padded input size: the flow is area-averaged to each level and scaled to its resolution."""
     any_level = next(iter(pyramid.values()))
     full = torch.from_numpy(flow).to(any_level.device, any_level.dtype).permute(2, 0, 1)[None]  # (1, 2, H, W)
     height, width = flow.shape[:2]
     warped = {}
     for level, features in pyramid.items():
+        if levels is not None and level not in levels:
+            continue
         h, w = features.shape[-2:]
         scale = torch.tensor([w / width, h / height], dtype=full.dtype, device=full.device).view(1, 2, 1, 1)
         level_flow = F.adaptive_avg_pool2d(full, (h, w)) * scale

@@ -17,6 +17,7 @@ from perception.core.device import StageTimer, select_device
 from perception.core.parameters import section
 from perception.export.runtime import RUNTIMES, RuntimeCameraNet
 from perception.models.camera_net import load_camera_net
+from perception.models.correction import CORRECTED_LEVELS
 from perception.models.mmseg_net import MMSegNet
 from perception.paths import WEIGHTS_DIR
 from perception.taxonomy import load_taxonomy
@@ -60,7 +61,8 @@ class CameraSegmentation:
     key_frame: bool
     key_reason: str
     panoptic_carried: bool        # the panoptic map is an earlier frame's carried along the flow (head not run)
-    timing_ms: dict               # per stage: flow, backbone or warp, semantic_head, panoptic_head or _carry, total
+    timing_ms: dict               # per stage: flow, backbone or warp (+ correction), semantic_head, panoptic_head or
+    #                               panoptic_carry, total
 
 
 def validate_image(image) -> np.ndarray:
@@ -127,29 +129,36 @@ class CameraSegmenter:
         pad_h, pad_w = -h % PAD_MULTIPLE, -w % PAD_MULTIPLE
 
         flow = key_flow = None
+        propagation = self.config.propagation
         if self._needs_reset(image, stamp_ns):
             first = self._key_pyramid is None
             self.reset()
             decision_key, reason = True, 'first' if first else 'reset'
+        elif self._frames_since_key + 1 >= propagation.interval:  # due: no flow needed to decide
+            decision_key, reason = True, 'interval'
         else:
             with timer('flow'):
                 flow = key_flow = self.flow(grey, self._key_grey)
-            decision = decide_key_frame(self.config.propagation, self._frames_since_key + 1, grey, self._key_grey,
-                                        flow)
+            decision = decide_key_frame(propagation, self._frames_since_key + 1, grey, self._key_grey, flow)
             decision_key, reason = decision.key, decision.reason
 
+        correct = not decision_key and propagation.correction and getattr(self.net, 'correction', None) is not None
+        if decision_key or correct:
+            pixels = torch.from_numpy(image if image.flags.writeable else image.copy())
+            tensor = pixels.to(self.device).permute(2, 0, 1)[None].float() / 255.0
+            tensor = F.pad(tensor, (0, pad_w, 0, pad_h), mode='replicate')
         if decision_key:
             with timer('backbone'):
-                pixels = torch.from_numpy(image if image.flags.writeable else image.copy())
-                tensor = pixels.to(self.device).permute(2, 0, 1)[None].float() / 255.0
-                tensor = F.pad(tensor, (0, pad_w, 0, pad_h), mode='replicate')
                 pyramid = self.net.features(tensor)
                 self._key_pyramid, self._key_grey, self._frames_since_key = pyramid, grey, 0
         else:
             with timer('warp'):
                 flow = np.pad(flow, ((0, pad_h), (0, pad_w), (0, 0)), mode='edge')
-                pyramid = warp_pyramid(self._key_pyramid, flow)
+                pyramid = warp_pyramid(self._key_pyramid, flow, levels=CORRECTED_LEVELS if correct else None)
                 self._frames_since_key += 1
+            if correct:
+                with timer('correction'):
+                    pyramid = self.net.corrected(tensor, pyramid)
         self._last_stamp = stamp_ns
 
         with timer('semantic_head'):
