@@ -1,8 +1,12 @@
 """Camera segmentation with flow-guided feature propagation on a held-out simulated drive, side by side in one run:
-mIoU per frame (interval 1) vs propagated at key-frame intervals 2, 5, 10 and adaptive, with ms per key frame, per
-propagated frame, on average, and the speed-up over per-frame inference. "GT warp mIoU" scores the key frame's
-ground truth warped along the same flow: the most any propagated prediction could reach with that flow. With
---panoptic, also PQ/SQ/RQ on key and propagated frames and the panoptic head's ms per frame. With --kitti, also
+mIoU per frame (interval 1) vs propagated at key-frame intervals 2, 5, 10 and adaptive, each with and without the
+correction branch (when the weights have one), with ms per key frame, per propagated frame, on average (all
+stages, the panoptic head included with --panoptic), and the speed-up over per-frame inference. "GT warp mIoU"
+scores the key frame's ground truth warped along the same flow: the most warping alone could reach with that flow.
+
+Propagation is judged against the cheapest alternative: the same network run on every frame at a lower input
+width (outputs mapped back to full size), the "equal-cost per-frame" curve. `camera_cost.png` plots mIoU (and PQ)
+against ms per frame for both. With --panoptic, also PQ/SQ/RQ on key and propagated frames. With --kitti, also
 segments real KITTI images.
 
     .venv/bin/python benchmarks/bench_camera.py [--seed 3001] [--frames 100] [--panoptic] [--kitti DIR]
@@ -51,11 +55,11 @@ def run(segmenter: CameraSegmenter, data: dict, panoptic: bool) -> dict:
         else:
             warped_truth.update(warp_labels(data['semantic'][key_index], data['image'][key_index], image, flow),
                                 semantic)
-        times[kind].append(result.timing_ms['total'] - result.timing_ms.get('panoptic_head', 0.0))
+        times[kind].append(result.timing_ms['total'])
         for k in ('all', kind):
             confusion[k].update(result.labels, semantic)
         if panoptic:
-            head_ms.append(result.timing_ms['panoptic_head'])
+            head_ms.append(result.timing_ms.get('panoptic_head', 0.0))
             predicted = panoptic_to_semantic(result.panoptic), panoptic_to_instance(result.panoptic)
             for k in ('all', kind):
                 quality[k].update(*predicted, semantic, instance)
@@ -69,13 +73,14 @@ def run(segmenter: CameraSegmenter, data: dict, panoptic: bool) -> dict:
            'ms propagated': float(np.mean(times['propagated'])) if times['propagated'] else None,
            'ms average': float(np.sum(times['key'] + times['propagated']) / frames)}
     if panoptic:
-        for kind in ('key', 'propagated'):
+        for kind in ('all', 'key', 'propagated'):
             if quality[kind].tp.sum() + quality[kind].fn.sum():
                 result = quality[kind].compute()
                 for group in ('all', 'things', 'stuff'):
                     for metric in ('pq', 'sq', 'rq'):
                         row[f'{metric.upper()} {group} {kind}'] = 100 * result[group][metric]
-        row['panoptic head ms'] = float(np.mean(head_ms))
+        row['PQ'] = row['PQ all all']
+        row['panoptic head ms'] = float(np.mean(head_ms))  # per frame, carried frames counting 0
     return row
 
 
@@ -112,23 +117,58 @@ def kitti_overlays(segmenter: CameraSegmenter, folder: Path) -> list[str]:
     return written
 
 
+def cost_plot(rows: list[dict], path: Path, panoptic: bool) -> None:
+    """mIoU (and PQ) against ms per frame: per-frame rows at every width as a curve, propagation as points."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    metrics = ['mIoU'] + (['PQ'] if panoptic else [])
+    figure, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4.5), squeeze=False)
+    for axis, metric in zip(axes[0], metrics):
+        curve = sorted((row for row in rows if row['per frame']), key=lambda row: row['ms average'])
+        axis.plot([r['ms average'] for r in curve], [r[metric] for r in curve], 'k-o', label='per frame, by width')
+        for r in curve:
+            axis.annotate(str(r['width']), (r['ms average'], r[metric]), textcoords='offset points', xytext=(4, -10),
+                          fontsize=8)
+        for r in rows:
+            if not r['per frame']:
+                axis.plot(r['ms average'], r[metric], 's' if r['corrected'] else '^', label=r['policy'])
+        axis.set_xlabel('ms per frame (all stages, 1 thread)')
+        axis.set_ylabel(f'{metric} (drive 3001)')
+        axis.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7, loc='lower right')
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--seed', type=int, default=3001)
     parser.add_argument('--frames', type=int, default=100)
     parser.add_argument('--panoptic', action='store_true')
+    parser.add_argument('--widths', type=int, nargs='+', default=(512, 448, 384, 320),
+                        help='lower input widths of the equal-cost per-frame curve')
     parser.add_argument('--kitti', type=Path, help='folder of KITTI image_2 PNGs to segment as well')
     args = parser.parse_args()
     data = eval_frames(args.seed, args.frames)
-    base = CameraSegmenterConfig.from_parameters(load_parameters('camera_segmentation'))
-    adaptive = base.propagation
-    policies = [('per frame (interval 1)', PropagationConfig(policy='fixed', interval=1))]
-    policies += [(f'interval {k}', replace(adaptive, policy='fixed', interval=k)) for k in (2, 5, 10)]
-    policies += [(f'adaptive (max {adaptive.interval})', adaptive)]
+    width = data['image'][0].shape[1]
+    base = replace(CameraSegmenterConfig.from_parameters(load_parameters('camera_segmentation')),
+                   panoptic=args.panoptic)
+    corrects = [True, False] if CameraSegmenter(replace(base, panoptic=False)).net.correction is not None else [False]
+    adaptive, per_frame = base.propagation, PropagationConfig(policy='fixed', interval=1)
+    variants = [(f'per frame at width {w}', replace(base, input_width=w, propagation=per_frame), w, False)
+                for w in (width, *args.widths)]
+    for correct in corrects:
+        suffix = ', corrected' if correct else (', warped only' if len(corrects) > 1 else '')
+        variants += [(f'interval {k}{suffix}', replace(base, propagation=replace(
+            adaptive, policy='fixed', interval=k, correction=correct)), width, correct) for k in (2, 5, 10)]
+        variants += [(f'adaptive (max {adaptive.interval}){suffix}',
+                      replace(base, propagation=replace(adaptive, correction=correct)), width, correct)]
     rows = []
-    for name, propagation in tqdm(policies, desc='policies'):
-        segmenter = CameraSegmenter(replace(base, panoptic=args.panoptic, propagation=propagation))
-        rows.append({'policy': name, **run(segmenter, data, args.panoptic)})
+    for name, config, input_width, correct in tqdm(variants, desc='policies'):
+        row = run(CameraSegmenter(config), data, args.panoptic)
+        rows.append({'policy': name, 'width': input_width, 'per frame': name.startswith('per frame'),
+                     'corrected': correct, **row})
     baseline_ms, baseline_miou = rows[0]['ms average'], rows[0]['mIoU']
     for row in rows:
         row['speed-up'] = baseline_ms / row['ms average']
@@ -136,12 +176,15 @@ def main():
     columns = ['policy', 'mIoU', 'mIoU lost', 'mIoU propagated', 'GT warp mIoU', 'key frames', 'ms key',
                'ms propagated', 'ms average', 'speed-up']
     if args.panoptic:
-        columns += ['PQ all key', 'PQ all propagated', 'panoptic head ms']
-    extra = {'seed': args.seed, 'frames': args.frames, 'weights': str(base.weights),
-             'device': str(segmenter.device)}
+        columns += ['PQ', 'PQ all key', 'PQ all propagated', 'PQ things key', 'panoptic head ms']
+    extra = {'seed': args.seed, 'frames': args.frames, 'weights': str(base.weights)}
+    name = 'camera_panoptic' if args.panoptic else 'camera'
+    OUT.mkdir(parents=True, exist_ok=True)
+    cost_plot(rows, OUT / f'{name}_cost.png', args.panoptic)
+    extra['plot'] = str(OUT / f'{name}_cost.png')
     if args.kitti:
         extra['kitti_overlays'] = kitti_overlays(CameraSegmenter(replace(base, panoptic=False)), args.kitti)
-    publish('camera_panoptic' if args.panoptic else 'camera', rows, extra, columns)
+    publish(name, rows, extra, columns)
 
 
 if __name__ == '__main__':

@@ -13,12 +13,20 @@ os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')  # albumentations would o
 import albumentations as A  # noqa: E402
 
 
-def training_augmentation(crop_height: int, crop_width: int, ignore_id: int = 255) -> A.Compose:
+def training_augmentation(crop_height: int, crop_width: int, ignore_id: int = 255, *, max_scale: float = 1.5,
+                          thing_crops: float = 0.0, stuff_ids: tuple[int, ...] = ()) -> A.Compose:
+    """Flip, scale x0.75..max_scale, crop, colour and noise. With thing_crops > 0, that share of the crops is centred
+    on a pixel of a thing class (any class not in stuff_ids), so that a panoptic head sees more instances."""
+    crop = A.RandomCrop(crop_height, crop_width)
+    if thing_crops > 0:
+        crop = A.OneOf([A.CropNonEmptyMaskIfExists(crop_height, crop_width, ignore_values=[*stuff_ids, ignore_id],
+                                                   p=thing_crops),
+                        A.RandomCrop(crop_height, crop_width, p=1.0 - thing_crops)], p=1.0)
     return A.Compose([
         A.HorizontalFlip(p=0.5),
-        A.RandomScale(scale_limit=(-0.25, 0.5), interpolation=cv2.INTER_LINEAR, p=1.0),  # x0.75 .. x1.5
+        A.RandomScale(scale_limit=(-0.25, max_scale - 1.0), interpolation=cv2.INTER_LINEAR, p=1.0),
         A.PadIfNeeded(crop_height, crop_width, border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=ignore_id),
-        A.RandomCrop(crop_height, crop_width),
+        crop,
         A.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.03, p=0.8),
         A.GaussNoise(std_range=(0.0, 0.03), p=0.3),
     ], additional_targets={'instance': 'mask'})

@@ -40,6 +40,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--encoder-layers', type=int, default=3)
     parser.add_argument('--decoder-layers', type=int, default=6)
     parser.add_argument('--val-frames', type=int, default=40, help='validation frames (evenly spread)')
+    parser.add_argument('--thing-crops', type=float, default=0.0, metavar='SHARE',
+                        help='share of training crops centred on a pixel of a thing class (0..1): more, larger '
+                             'instances per step for a head that misses things')
+    parser.add_argument('--max-scale', type=float, default=1.5, help='largest random up-scaling of a training frame')
     parser.add_argument('--init-head', type=Path, metavar='WEIGHTS',
                         help='start from the panoptic head of these camera weights (its architecture replaces the '
                              'head options): after a camera fine-tuning, the head adapts to the new features '
@@ -48,6 +52,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     check_training_arguments(parser, args)
     if any(c % 32 for c in args.crop):
         parser.error('--crop sides must be multiples of 32')
+    if not 0 <= args.thing_crops <= 1 or args.max_scale < 1:
+        parser.error('--thing-crops must be in 0..1 and --max-scale at least 1')
     args.out = args.out or args.camera
     return args
 
@@ -78,7 +84,8 @@ def main(argv=None) -> int:
     try:
         device = select_device(args.device)
         camera, camera_meta = load_camera_net(args.camera, device)
-        train = CameraFrames(args.data, 'train', training_augmentation(*args.crop))
+        train = CameraFrames(args.data, 'train', training_augmentation(
+            *args.crop, max_scale=args.max_scale, thing_crops=args.thing_crops, stuff_ids=taxonomy.stuff_ids))
         val = CameraFrames(args.data, 'val')
         splits.check_simulated(train.sequences, 'train')
         splits.check_simulated(val.sequences, 'val')
