@@ -65,9 +65,8 @@ def main():
     base = replace(CameraSegmenterConfig.from_parameters(load_parameters('camera_segmentation')), panoptic=False)
     has_correction = CameraSegmenter(base).net.correction is not None
     per_frame = PropagationConfig(policy='fixed', interval=1)
-    variants = [('per frame', replace(base, propagation=per_frame)),
-                (f'per frame at width {args.low_width}', replace(base, propagation=per_frame,
-                                                                input_width=args.low_width)),
+    low = replace(base, propagation=per_frame, input_width=args.low_width)
+    variants = [('per frame', replace(base, propagation=per_frame)), (f'per frame at width {args.low_width}', low),
                 ('interval 2', replace(base, propagation=replace(base.propagation, policy='fixed', interval=2))),
                 ('interval 5', replace(base, propagation=replace(base.propagation, policy='fixed', interval=5))),
                 ('adaptive, warped only', replace(base, propagation=replace(base.propagation, correction=False)))]
