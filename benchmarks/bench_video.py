@@ -67,8 +67,10 @@ def main():
     per_frame = PropagationConfig(policy='fixed', interval=1)
     low = replace(base, propagation=per_frame, input_width=args.low_width)
     variants = [('per frame', replace(base, propagation=per_frame)), (f'per frame at width {args.low_width}', low),
-                ('interval 2', replace(base, propagation=replace(base.propagation, policy='fixed', interval=2))),
-                ('interval 5', replace(base, propagation=replace(base.propagation, policy='fixed', interval=5))),
+                ('interval 2', replace(base, propagation=replace(base.propagation, policy='fixed', interval=2,
+                                                                 correction=False))),
+                ('interval 5', replace(base, propagation=replace(base.propagation, policy='fixed', interval=5,
+                                                                 correction=False))),
                 ('adaptive, warped only', replace(base, propagation=replace(base.propagation, correction=False)))]
     if has_correction:
         variants += [('interval 5, corrected', replace(base, propagation=replace(base.propagation, policy='fixed',
