@@ -65,6 +65,19 @@ def test_adaptive_policy_fires_on_motion_and_on_scene_cuts():
     assert decide_key_frame(config, 1, cut, key, np.zeros((*key.shape, 2), np.float32)).reason == 'scene_change'
 
 
+def test_adaptive_policy_fires_when_part_of_the_frame_is_unexplained_by_the_flow():
+    """A new object covering part of the frame: the mean error stays low, the share of unexplained pixels does not."""
+    config = PropagationConfig(policy='adaptive', interval=10, max_photometric_error=1.0, max_unexplained=0.15)
+    key = textured()
+    still = np.zeros((*key.shape, 2), np.float32)
+    for covered, fires in ((0.05, False), (0.3, True)):
+        current = key.copy()
+        current[:, :round(covered * key.shape[1])] = textured(seed=1)[:, :round(covered * key.shape[1])]
+        decision = decide_key_frame(config, 1, current, key, still)
+        assert decision.key == fires and decision.reason == ('unexplained' if fires else '')
+        assert decision.unexplained == pytest.approx(covered, abs=0.1)
+
+
 @pytest.fixture(scope='module')
 def tiny_weights(tmp_path_factory):
     path = tmp_path_factory.mktemp('weights') / 'camera.pt'

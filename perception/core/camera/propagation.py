@@ -18,6 +18,8 @@ class PropagationConfig:
     interval: int = 5               # fixed policy: frames per key frame; adaptive: the longest allowed gap
     max_flow_px: float = 20.0       # adaptive: mean flow magnitude (full-resolution pixels) that forces a key frame
     max_photometric_error: float = 0.06  # adaptive: mean |current - warped key| of grey levels in [0, 1]
+    max_unexplained: float = 1.0    # adaptive: share of pixels the flow does not explain (|current - warped key| >
+    #                                 UNEXPLAINED_ERROR); 1.0 never fires
     max_scene_change: float = 0.5   # adaptive: 1 - correlation of the grey histograms of key and current frame
     max_gap_s: float = 0.5          # a longer gap between stamps (or a stamp going back) resets propagation
     flow_scale: float = 0.5         # flow is estimated on images resized by this factor
@@ -108,13 +110,16 @@ def warp_pyramid(pyramid: dict[str, torch.Tensor], flow: np.ndarray, levels=None
     return warped
 
 
-def photometric_error(current_grey: np.ndarray, key_grey: np.ndarray, flow: np.ndarray) -> float:
-    """Mean |current - key warped to current| in [0, 1]: how well the flow explains the new frame."""
+UNEXPLAINED_ERROR = 0.1  # grey-level difference (0..1) above which the flow does not explain a pixel
+
+
+def photometric_error(current_grey: np.ndarray, key_grey: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """(H, W) |current - key warped to current| in [0, 1]: where the flow explains the new frame (near 0)."""
     h, w = current_grey.shape
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     warped = cv2.remap(key_grey, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_REPLICATE)
-    return float(np.abs(current_grey.astype(np.float32) - warped.astype(np.float32)).mean() / 255.0)
+    return np.abs(current_grey.astype(np.float32) - warped.astype(np.float32)) / 255.0
 
 
 def scene_change(current_grey: np.ndarray, key_grey: np.ndarray) -> float:
@@ -126,9 +131,11 @@ def scene_change(current_grey: np.ndarray, key_grey: np.ndarray) -> float:
 @dataclass(frozen=True)
 class KeyFrameDecision:
     key: bool
-    reason: str  # 'first', 'reset', 'no_flow', 'interval', 'flow', 'photometric', 'scene_change'; '' if propagated
+    reason: str  # 'first', 'reset', 'no_flow', 'interval', 'flow', 'photometric', 'unexplained', 'scene_change';
+    #              '' if propagated
     mean_flow_px: float = 0.0
     photometric_error: float = 0.0
+    unexplained: float = 0.0
     scene_change: float = 0.0
 
 
@@ -144,8 +151,9 @@ def decide_key_frame(config: PropagationConfig, frames_since_key: int, current_g
         return KeyFrameDecision(False, '')
     change = scene_change(current_grey, key_grey)
     magnitude = float(np.linalg.norm(flow, axis=-1).mean())
-    error = photometric_error(current_grey, key_grey, flow)
+    errors = photometric_error(current_grey, key_grey, flow)
+    error, unexplained = float(errors.mean()), float((errors > UNEXPLAINED_ERROR).mean())
     cues = {'scene_change': change > config.max_scene_change, 'flow': magnitude > config.max_flow_px,
-            'photometric': error > config.max_photometric_error}
+            'photometric': error > config.max_photometric_error, 'unexplained': unexplained > config.max_unexplained}
     reason = next((name for name, fired in cues.items() if fired), '')
-    return KeyFrameDecision(bool(reason), reason, magnitude, error, change)
+    return KeyFrameDecision(bool(reason), reason, magnitude, error, unexplained, change)
