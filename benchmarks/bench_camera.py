@@ -164,6 +164,13 @@ def main():
             adaptive, policy='fixed', interval=k, correction=correct)), width, correct) for k in (2, 5, 10)]
         variants += [(f'adaptive (max {adaptive.interval}){suffix}',
                       replace(base, propagation=replace(adaptive, correction=correct)), width, correct)]
+    if corrects[0]:  # the choices the correction raises: flow resolution, and the panoptic head on corrected frames
+        corrected = replace(adaptive, correction=True)
+        variants.append((f'adaptive (max {adaptive.interval}), corrected, full-resolution flow',
+                         replace(base, propagation=replace(corrected, flow_scale=1.0)), width, True))
+        if args.panoptic:
+            variants.append((f'adaptive (max {adaptive.interval}), corrected, panoptic head every frame',
+                             replace(base, propagation=corrected, panoptic_head_interval=1), width, True))
     rows = []
     for name, config, input_width, correct in tqdm(variants, desc='policies'):
         row = run(CameraSegmenter(config), data, args.panoptic)
