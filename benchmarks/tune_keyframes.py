@@ -4,8 +4,9 @@
    against running the backbone on it (pixel accuracy, per frame) beside the cues the policy can compute from the
    flow: mean flow, mean photometric error, share of pixels the flow does not explain, scene change. Spearman
    correlation per cue.
-2. Thresholds: the adaptive policy with one cue at a time, over a range of thresholds: mIoU, mIoU lost against
-   per-frame and the share of key frames. Per cue, the cheapest threshold losing at most --budget mIoU.
+2. Thresholds: fixed key-frame intervals, the configured adaptive policy, and the adaptive policy with one cue at a
+   time over a range of thresholds (longest gap: the configured interval): mIoU, mIoU lost against per-frame and
+   the share of key frames. Per cue, the cheapest threshold losing at most --budget mIoU.
 
     perception-sim --randomise --split val --sequences 4 --frames 30 --cityscapes data/video
     .venv/bin/python benchmarks/tune_keyframes.py --data data/video [--budget 3]
@@ -99,9 +100,14 @@ def main():
 
     # 2. one cue at a time, over thresholds
     rows = [{'cue': 'per frame', 'threshold': '', 'mIoU': reference, 'mIoU lost': 0.0, 'key frames %': 100.0}]
-    fixed_confusion, _, fixed_keys = run(replace(base, propagation=replace(adaptive, policy='fixed')), data)
-    rows.append({'cue': f'fixed interval {adaptive.interval}', 'threshold': '', 'mIoU': 100 * fixed_confusion.miou(),
-                 'mIoU lost': reference - 100 * fixed_confusion.miou(), 'key frames %': 100 * fixed_keys / frames})
+    for interval in sorted({3, 5, 8, 10, adaptive.interval}):
+        fixed_confusion, _, fixed_keys = run(replace(base, propagation=replace(adaptive, policy='fixed',
+                                                                               interval=interval)), data)
+        rows.append({'cue': 'fixed interval', 'threshold': interval, 'mIoU': 100 * fixed_confusion.miou(),
+                     'mIoU lost': reference - 100 * fixed_confusion.miou(), 'key frames %': 100 * fixed_keys / frames})
+    confusion, _, keys = run(base, data)
+    rows.append({'cue': 'configured adaptive policy', 'threshold': '', 'mIoU': 100 * confusion.miou(),
+                 'mIoU lost': reference - 100 * confusion.miou(), 'key frames %': 100 * keys / frames})
     for cue, thresholds in tqdm(THRESHOLDS.items(), desc='cues'):
         for threshold in thresholds:
             policy = replace(adaptive, policy='adaptive', **{**DISABLED, cue: threshold})
@@ -109,7 +115,7 @@ def main():
             rows.append({'cue': cue, 'threshold': threshold, 'mIoU': 100 * confusion.miou(),
                          'mIoU lost': reference - 100 * confusion.miou(), 'key frames %': 100 * keys / frames})
     chosen = {}
-    for cue in THRESHOLDS:
+    for cue in ('fixed interval', *THRESHOLDS):
         within = [r for r in rows if r['cue'] == cue and r['mIoU lost'] <= args.budget]
         if within:
             best = min(within, key=lambda r: r['key frames %'])
