@@ -16,6 +16,8 @@ from perception.models.camera_net import CameraNet, CameraNetConfig, save_camera
     (900, 1600, (360, 640)),   # nuScenes 16:9
     (375, 1242, (193, 640)),   # KITTI 3.3:1
     (333, 501, (425, 640)),    # odd, enlarged
+    (4000, 1000, (1280, 320)),  # portrait: at most two working widths tall
+    (10000, 10, (1280, 1)),    # a strip: bounded memory
 ])
 def test_geometry_keeps_the_aspect_ratio_and_pads_to_the_stride(height, width, resized):
     geometry = working_geometry(height, width)
@@ -56,7 +58,8 @@ def test_segmenter_with_input_width_segments_any_size_at_the_working_size(tiny_w
     image = np.random.default_rng(1).integers(0, 256, (height, width, 3)).astype(np.uint8)
     resizing = CameraSegmenter(CameraSegmenterConfig(weights=tiny_weights, device='cpu', panoptic=False,
                                                      input_width=64))
-    native = CameraSegmenter(CameraSegmenterConfig(weights=tiny_weights, device='cpu', panoptic=False))
+    native = CameraSegmenter(CameraSegmenterConfig(weights=tiny_weights, device='cpu', panoptic=False,
+                                                   input_width=None))
     result = resizing.process(image)
     assert result.labels.shape == result.confidence.shape == (height, width)
     geometry = working_geometry(height, width, 64)

@@ -96,9 +96,9 @@ def test_exported_backend_runs_through_the_segmenter(exported, runtime):
     frames = [np.roll(base, shift, axis=1) for shift in (0, 2, 4, 6)]  # a slow pan: key frame, then propagated
     propagation = PropagationConfig(policy='fixed', interval=3)
     native = _segment(CameraSegmenterConfig(weights=manifest.parent / 'camera.pt', device='cpu', panoptic=True,
-                                            propagation=propagation), frames)
+                                            input_width=None, propagation=propagation), frames)
     exported_results = _segment(CameraSegmenterConfig(weights=manifest, backend=runtime, panoptic=True,
-                                                      propagation=propagation), frames)
+                                                      input_width=None, propagation=propagation), frames)
     assert [r.key_frame for r in exported_results] == [r.key_frame for r in native] == [True, False, False, True]
     for ours, theirs in zip(exported_results, native):
         assert 'warp' in ours.timing_ms or ours.key_frame

@@ -31,7 +31,7 @@ def segmenter(tmp_path_factory):
     path.write_text(CONFIG)
     torch.manual_seed(0)
     config = CameraSegmenterConfig(weights=None, backend='mmseg', mmseg_config=path, device='cpu', panoptic=False,
-                                   propagation=PropagationConfig(policy='fixed', interval=2))
+                                   input_width=None, propagation=PropagationConfig(policy='fixed', interval=2))
     return CameraSegmenter(config)
 
 

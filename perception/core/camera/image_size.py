@@ -5,7 +5,8 @@ The camera network is trained on simulated frames 640 pixels wide, so an image o
 
 1. resized to the working width (default 640), keeping its aspect ratio: the objects' size in pixels then
    matches training as long as the field of view is similar (area interpolation when shrinking, bilinear when
-   enlarging);
+   enlarging). An image taller than MAX_WORKING_ASPECT times its width (a portrait strip, say) is resized to a
+   height of MAX_WORKING_ASPECT working widths instead, so that memory stays bounded;
 2. padded at the bottom and right, replicating the edge pixels, to a multiple of 32 in both directions (the
    network's total stride);
 3. segmented; then the outputs are cropped back to the resized image and resized to the input size: labels and
@@ -21,6 +22,7 @@ import numpy as np
 
 DEFAULT_WORKING_WIDTH = 640
 PAD_MULTIPLE = 32  # the network's total stride
+MAX_WORKING_ASPECT = 2  # working height at most this many working widths (portrait images shrink further)
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,8 @@ def working_geometry(height: int, width: int, working_width: int = DEFAULT_WORKI
     if min(height, width) < 1 or working_width < PAD_MULTIPLE:
         raise ValueError(f'need a non-empty image and a working width of at least {PAD_MULTIPLE}, '
                          f'got {width}x{height} and {working_width}')
-    resized = (max(1, round(height * working_width / width)), working_width)
+    scale = min(working_width / width, MAX_WORKING_ASPECT * working_width / height)
+    resized = (max(1, round(height * scale)), max(1, round(width * scale)))
     padded = tuple(-(-side // PAD_MULTIPLE) * PAD_MULTIPLE for side in resized)
     return WorkingGeometry((height, width), resized, padded)
 

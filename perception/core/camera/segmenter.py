@@ -32,7 +32,7 @@ class CameraSegmenterConfig:
     panoptic: bool = True
     panoptic_head_interval: int = 5  # the head runs on key frames and at least every this many frames
     panoptic_stride: int = 1  # segments are decided at 1/stride of the image resolution (1, 2 or 4), then upsampled
-    input_width: int | None = None  # None: segment at the input size; else see core.camera.image_size
+    input_width: int | None = 640  # resize to this working width (the trained one); None: the input size as it is
     propagation: PropagationConfig = field(default_factory=PropagationConfig)
     panoptic_inference: PanopticInferenceConfig = field(default_factory=PanopticInferenceConfig)
 
