@@ -117,6 +117,31 @@ def kitti_overlays(segmenter: CameraSegmenter, folder: Path) -> list[str]:
     return written
 
 
+def policy_variants(base: CameraSegmenterConfig, width: int, lower_widths, has_correction: bool,
+                    panoptic: bool) -> list[tuple[str, CameraSegmenterConfig, int, bool]]:
+    """(name, config, input width, corrected) of every variant compared. The equal-cost per-frame models are the
+    shipped configuration itself, per frame, at lower input widths: same weights, same code, outputs mapped back to
+    the full size."""
+    corrects = [True, False] if has_correction else [False]
+    adaptive, per_frame = base.propagation, PropagationConfig(policy='fixed', interval=1)
+    variants = [(f'per frame at width {w}', replace(base, input_width=w, propagation=per_frame), w, False)
+                for w in (width, *lower_widths)]
+    for correct in corrects:
+        suffix = ', corrected' if correct else (', warped only' if has_correction else '')
+        variants += [(f'interval {k}{suffix}', replace(base, propagation=replace(
+            adaptive, policy='fixed', interval=k, correction=correct)), width, correct) for k in (2, 5, 10)]
+        variants += [(f'adaptive (max {adaptive.interval}){suffix}',
+                      replace(base, propagation=replace(adaptive, correction=correct)), width, correct)]
+    if has_correction:  # the choices the correction raises: flow resolution, and the panoptic head on corrected frames
+        corrected = replace(adaptive, correction=True)
+        variants.append((f'adaptive (max {adaptive.interval}), corrected, full-resolution flow',
+                         replace(base, propagation=replace(corrected, flow_scale=1.0)), width, True))
+        if panoptic:
+            variants.append((f'adaptive (max {adaptive.interval}), corrected, panoptic head every frame',
+                             replace(base, propagation=corrected, panoptic_head_interval=1), width, True))
+    return variants
+
+
 def cost_plot(rows: list[dict], path: Path, panoptic: bool) -> None:
     """mIoU (and PQ) against ms per frame: per-frame rows at every width as a curve, propagation as points."""
     import matplotlib
@@ -154,23 +179,8 @@ def main():
     width = data['image'][0].shape[1]
     base = replace(CameraSegmenterConfig.from_parameters(load_parameters('camera_segmentation')),
                    panoptic=args.panoptic)
-    corrects = [True, False] if CameraSegmenter(replace(base, panoptic=False)).net.correction is not None else [False]
-    adaptive, per_frame = base.propagation, PropagationConfig(policy='fixed', interval=1)
-    variants = [(f'per frame at width {w}', replace(base, input_width=w, propagation=per_frame), w, False)
-                for w in (width, *args.widths)]
-    for correct in corrects:
-        suffix = ', corrected' if correct else (', warped only' if len(corrects) > 1 else '')
-        variants += [(f'interval {k}{suffix}', replace(base, propagation=replace(
-            adaptive, policy='fixed', interval=k, correction=correct)), width, correct) for k in (2, 5, 10)]
-        variants += [(f'adaptive (max {adaptive.interval}){suffix}',
-                      replace(base, propagation=replace(adaptive, correction=correct)), width, correct)]
-    if corrects[0]:  # the choices the correction raises: flow resolution, and the panoptic head on corrected frames
-        corrected = replace(adaptive, correction=True)
-        variants.append((f'adaptive (max {adaptive.interval}), corrected, full-resolution flow',
-                         replace(base, propagation=replace(corrected, flow_scale=1.0)), width, True))
-        if args.panoptic:
-            variants.append((f'adaptive (max {adaptive.interval}), corrected, panoptic head every frame',
-                             replace(base, propagation=corrected, panoptic_head_interval=1), width, True))
+    has_correction = CameraSegmenter(replace(base, panoptic=False)).net.correction is not None
+    variants = policy_variants(base, width, args.widths, has_correction, args.panoptic)
     rows = []
     for name, config, input_width, correct in tqdm(variants, desc='policies'):
         row = run(CameraSegmenter(config), data, args.panoptic)
