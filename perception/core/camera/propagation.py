@@ -16,9 +16,9 @@ DIS_PRESETS = {'ultrafast': cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, 'fast': cv2.DI
 class PropagationConfig:
     policy: str = 'adaptive'        # 'fixed': a key frame every `interval` frames; 'adaptive': also when a cue fires
     interval: int = 5               # fixed policy: frames per key frame; adaptive: the longest allowed gap
-    max_flow_px: float = 20.0       # adaptive: mean flow magnitude (full-resolution pixels) that forces a key frame
-    max_photometric_error: float = 0.06  # adaptive: mean |current - warped key| of grey levels in [0, 1]
-    max_unexplained: float = 1.0    # adaptive: share of pixels the flow does not explain (|current - warped key| >
+    max_flow_px: float = 30.0       # adaptive: mean flow magnitude (full-resolution pixels) that forces a key frame
+    max_photometric_error: float = 1.0  # adaptive: mean |current - warped key| of grey levels in [0, 1]
+    max_unexplained: float = 0.3    # adaptive: share of pixels the flow does not explain (|current - warped key| >
     #                                 UNEXPLAINED_ERROR); 1.0 never fires
     max_scene_change: float = 0.5   # adaptive: 1 - correlation of the grey histograms of key and current frame
     max_gap_s: float = 0.5          # a longer gap between stamps (or a stamp going back) resets propagation
