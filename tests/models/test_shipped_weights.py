@@ -2,8 +2,8 @@
 
 The floors sit 8-10 points under what the shipped models score on this clip (camera mIoU 32.8, pixel accuracy 0.79,
 PQ 34.2; sparse LiDAR 48.5, PointNet++ 45.1) and on the 100-frame held-out drive 3001 (README, Measured): the
-models are now chosen on real data, and the simulator's scenes are harder than before. A floor this low still fails for an untrained or
-broken model by a wide margin (a random network scores about 1-5)."""
+models are now chosen on real data, and the simulator's scenes are harder than before. A floor this low still
+fails for an untrained or broken model by a wide margin (a random network scores about 1-5)."""
 import numpy as np
 import pytest
 
