@@ -32,6 +32,7 @@ from perception.paths import WEIGHTS_DIR
 from perception.splits import load_splits
 from perception.taxonomy import load_taxonomy
 from perception.train.camera_data import A, label_counts, CameraFrames
+from perception.train.camera_finetune import UnlabelledImages, endless
 from perception.train.common import (TrainRun, adamw_one_cycle, add_training_arguments, check_training_arguments,
                                      provenance, seed_everything, training_loader, write_record)
 
@@ -64,6 +65,43 @@ class FramePairs(Dataset):
         as_tensor = (lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1).float() / 255.0)
         return {'key': as_tensor(key_rgb), 'image': as_tensor(rgb), 'gap': gap,
                 'semantic': torch.from_numpy(np.ascontiguousarray(semantic)).long()}
+
+
+class RealFramePairs(Dataset):
+    """Unlabelled (key image, later image) pairs of real video: consecutive frames of the videos and image folders
+    given (images in name order), resized to `width`, the later frame 1..max_gap frames after the key, one crop
+    and flip for both. The branch learns on them to match the later frame's own features (no labels needed)."""
+
+    def __init__(self, folders, max_gap: int, crop: tuple[int, int], width: int = 640):
+        self.frames = UnlabelledImages(folders, video_stride=1)
+        sequence = [path if frame is not None else path.parent for path, frame in self.frames.items]
+        self.items = [i for i in range(1, len(sequence)) if sequence[i] == sequence[i - 1]]
+        self.sequence, self.max_gap, self.crop, self.width = sequence, max_gap, crop, width
+        if not self.items:
+            raise ValueError(f'no consecutive frames in {" ".join(map(str, folders))}')
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _resized(self, index: int) -> np.ndarray:
+        rgb = self.frames[index]
+        height = max(self.crop[0], round(rgb.shape[0] * self.width / rgb.shape[1]))
+        return cv2.resize(rgb, (self.width, height), interpolation=cv2.INTER_AREA)
+
+    def __getitem__(self, index: int) -> dict:
+        current = self.items[index]
+        gap = 1
+        while gap < self.max_gap and current - gap - 1 >= 0 and self.sequence[current - gap - 1] == \
+                self.sequence[current] and np.random.rand() < 0.5:
+            gap += 1
+        key_rgb, rgb = self._resized(current - gap), self._resized(current)
+        top = np.random.randint(0, rgb.shape[0] - self.crop[0] + 1)
+        left = np.random.randint(0, rgb.shape[1] - self.crop[1] + 1)
+        flip = np.random.rand() < 0.5
+        as_tensor = (lambda a: torch.from_numpy(np.ascontiguousarray(
+            a[top:top + self.crop[0], left:left + self.crop[1]][:, ::-1 if flip else 1])).permute(2, 0, 1).float()
+            / 255.0)
+        return {'key': as_tensor(key_rgb), 'image': as_tensor(rgb)}
 
 
 def grey_image(image: torch.Tensor) -> np.ndarray:
@@ -124,6 +162,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='channels of a new correction branch (one already in --camera is trained further)')
     parser.add_argument('--feature-weight', type=float, default=1.0,
                         help='weight of the distance to the frame\'s own features beside the semantic loss')
+    parser.add_argument('--real', type=Path, nargs='+', metavar='DIR',
+                        help='folders of real video (videos, or images in name order): the branch also learns to '
+                             'match their frames\' own features, so that it holds on real cameras')
+    parser.add_argument('--real-weight', type=float, default=1.0, help='weight of the real-video loss')
     parser.add_argument('--threads', type=int, default=0, help='torch CPU threads (0: torch default)')
     args = parser.parse_args(argv)
     check_training_arguments(parser, args)
@@ -146,9 +188,11 @@ def main(argv=None) -> int:
         val = FramePairs(args.data, 'val', args.max_gap, None)
         splits.check_simulated(sorted(train.sequences), 'train')
         splits.check_simulated(sorted(val.sequences), 'val')
+        real = RealFramePairs(args.real, args.max_gap, tuple(args.crop)) if args.real else None
     except (ValueError, FileNotFoundError) as error:
         print(f'perception-train propagation: {error}', file=sys.stderr)
         return 1
+    real_batches = endless(training_loader(real, batch_size=args.batch_size, workers=args.workers)) if real else None
     if net.correction is None:
         net = net.with_parts(correction=CorrectionConfig(channels=args.width)).to(device)
     flow = FlowEstimator(PropagationConfig())
@@ -170,8 +214,16 @@ def main(argv=None) -> int:
         corrected = propagated_pyramid(net, key_pyramid, key, current, flow, correct=True)
         logits = F.interpolate(net.semantic(corrected), size=batch['semantic'].shape[-2:], mode='bilinear',
                                align_corners=False)
-        semantic_loss = loss_fn(logits, batch['semantic'].to(device))
-        return semantic_loss + args.feature_weight * feature_distance(corrected, own_pyramid)
+        distance = feature_distance(corrected, own_pyramid)
+        loss = loss_fn(logits, batch['semantic'].to(device)) + args.feature_weight * distance
+        if real_batches is not None:
+            pair = next(real_batches)
+            key, current = pair['key'].to(device), pair['image'].to(device)
+            with torch.no_grad():
+                key_pyramid, own_pyramid = net.features(key), net.features(current)
+            corrected = propagated_pyramid(net, key_pyramid, key, current, flow, correct=True)
+            loss = loss + args.real_weight * feature_distance(corrected, own_pyramid)
+        return loss
 
     try:
         run.fit(model=net.correction, optimizer=optimizer, scheduler=scheduler,
@@ -187,6 +239,8 @@ def main(argv=None) -> int:
     results = {'interval': args.max_gap + 1, 'val_miou_propagated_warped': round(100 * warped_only, 2),
                'val_miou_propagated_corrected': round(100 * corrected, 2)}
     data = {'root': str(args.data), 'train_pairs': len(train), 'val_sequences': sorted(val.sequences)}
+    if real is not None:
+        data['real_video'] = {'folders': [str(folder) for folder in args.real], 'pairs': len(real)}
     meta = {**meta, 'correction': provenance(started, data, results)}
     save_camera_net(args.out, net, meta)
     print(f'val mIoU of propagated frames at key-frame interval {args.max_gap + 1}: warped '
