@@ -46,11 +46,15 @@ def test_camera_then_panoptic_training_write_loadable_weights_and_resume(dataset
     assert net.panoptic_head is not None and {'semantic', 'panoptic'} <= set(meta)
 
     propagated = tmp_path / 'propagated.pt'
+    video = tmp_path / 'video'  # unlabelled "real" consecutive frames: the training drive's images in order
+    shutil.copytree(dataset / 'leftImg8bit' / 'train' / 'sim1000', video)
     assert train_main(['propagation', '--data', str(dataset), '--camera', str(panoptic), '--out', str(propagated),
-                       '--run-dir', str(tmp_path / 'run_propagation'), '--max-gap', '1', *tiny()]) == 0
+                       '--run-dir', str(tmp_path / 'run_propagation'), '--max-gap', '1', '--real', str(video),
+                       *tiny()]) == 0
     net, meta = load_camera_net(propagated)
     assert net.panoptic_head is not None and net.correction is not None
     assert {'semantic', 'panoptic', 'correction'} <= set(meta)
+    assert meta['correction']['data']['real_video']['pairs'] == 1  # two frames: one consecutive pair
     before, after = load_camera_net(panoptic)[0].state_dict(), net.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # only the new branch was trained
 
