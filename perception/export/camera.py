@@ -21,6 +21,7 @@ from torch import nn
 
 from perception.core.camera.image_size import to_working, working_geometry
 from perception.models.camera_net import CameraNet
+from perception.models.correction import CORRECTED_LEVELS
 
 OPSET = 17  # GridSample (deformable attention) needs 16, LayerNormalization 17
 MANIFEST = 'camera.json'
@@ -53,6 +54,18 @@ class _Semantic(nn.Module):
 
     def forward(self, *pyramid: torch.Tensor) -> torch.Tensor:
         return self.net.semantic(dict(zip(self.levels, pyramid)))
+
+
+class _Corrected(nn.Module):
+    """(image, warped deeper levels) -> the corrected pyramid (models/correction.py)."""
+
+    def __init__(self, net: CameraNet, levels: list[str]):
+        super().__init__()
+        self.net, self.levels = net, levels
+
+    def forward(self, image: torch.Tensor, *warped: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        corrected = self.net.corrected(image, dict(zip(CORRECTED_LEVELS, warped)))
+        return tuple(corrected[level] for level in self.levels)
 
 
 class _Panoptic(nn.Module):
@@ -97,6 +110,15 @@ def export_camera(net: CameraNet, out: Path, source: Path | None = None,
     torch.onnx.export(_Semantic(net, levels).eval(), example_pyramid, out / models['semantic'], input_names=levels,
                       output_names=['logits'], opset_version=OPSET, dynamo=False,
                       dynamic_axes=_spatial_axes(levels + ['logits']))
+    if net.correction is not None:
+        models['correction'] = 'correction.onnx'
+        warped_names = [f'warped_{level}' for level in CORRECTED_LEVELS]
+        corrected_names = [f'corrected_{level}' for level in levels]
+        torch.onnx.export(_Corrected(net, levels).eval(),
+                          (example, *(pyramid[level].clone() for level in CORRECTED_LEVELS)),
+                          out / models['correction'], input_names=['image', *warped_names],
+                          output_names=corrected_names, opset_version=OPSET, dynamo=False,
+                          dynamic_axes=_spatial_axes(['image', *warped_names, *corrected_names]))
     if net.panoptic_head is not None and panoptic_size:
         _register_in_place_and()
         models['panoptic'] = 'panoptic.onnx'
@@ -166,7 +188,7 @@ class _Frames:
 
 def quantize_camera(manifest_path: Path, calibration: list[np.ndarray], work: Path | None = None) -> Path:
     """INT8 backbone and semantic head from the fp32 export, calibrated on `calibration` images (any sizes);
-    returns the INT8 manifest's path (the panoptic head, if any, stays fp32)."""
+    returns the INT8 manifest's path (the panoptic head and the correction branch, if any, stay fp32)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from perception.export.camera import read_manifest
+from perception.models.correction import CORRECTED_LEVELS
 
 RUNTIMES = ('onnx', 'openvino')
 
@@ -73,6 +74,7 @@ class RuntimeCameraNet:
         self.models = {part: model_class(manifest.parent / file, threads)
                        for part, file in self.manifest['models'].items()}
         self.panoptic_head = self.models.get('panoptic')  # None without an exported panoptic head
+        self.correction = self.models.get('correction')  # None without an exported correction branch
 
     def run(self, part: str, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         return self.models[part](inputs)
@@ -88,6 +90,15 @@ class RuntimeCameraNet:
     def semantic(self, pyramid: dict[str, torch.Tensor]) -> torch.Tensor:
         """Semantic logits (1, K, H/4, W/4)."""
         return torch.from_numpy(self.run('semantic', self._pyramid_inputs(pyramid))[0])
+
+    def corrected(self, image: torch.Tensor, warped: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A propagated frame's pyramid corrected by the exported correction branch (see CameraNet.corrected)."""
+        if self.correction is None:
+            raise RuntimeError('this export has no correction branch')
+        inputs = {'image': np.ascontiguousarray(image.detach().float().cpu().numpy()),
+                  **{f'warped_{level}': np.ascontiguousarray(warped[level].detach().float().cpu().numpy())
+                     for level in CORRECTED_LEVELS}}
+        return {level: torch.from_numpy(output) for level, output in zip(self.levels, self.run('correction', inputs))}
 
     def panoptic(self, pyramid: dict[str, torch.Tensor]) -> dict:
         """Mask2Former 'pred_logits' and 'pred_masks' (the padded image must have the exported size)."""

@@ -11,6 +11,7 @@ from perception.core.camera.propagation import PropagationConfig
 from perception.core.camera.segmenter import CameraSegmenter, CameraSegmenterConfig
 from perception.models.camera_backbone import BackboneConfig
 from perception.models.camera_net import CameraNet, CameraNetConfig, save_camera_net
+from perception.models.correction import CorrectionConfig
 from perception.models.mask2former import Mask2FormerConfig
 
 pytest.importorskip('onnx')
@@ -28,7 +29,13 @@ def tiny_net() -> CameraNet:
     panoptic = Mask2FormerConfig(21, in_channels=widths, hidden_dim=32, num_queries=6, encoder_layers=1,
                                  decoder_layers=3, ffn_dim=32)
     torch.manual_seed(0)
-    return CameraNet(CameraNetConfig(21, BackboneConfig(widths=widths, blocks=(1, 1, 1, 1)), 16, panoptic)).eval()
+    net = CameraNet(CameraNetConfig(21, BackboneConfig(widths=widths, blocks=(1, 1, 1, 1)), 16, panoptic,
+                                    CorrectionConfig(channels=8)))
+    with torch.no_grad():  # a correction branch that is not the identity, so that its export is checked
+        for fusion in net.correction.fuse.values():
+            fusion.update.weight.normal_(0, 0.5)
+            fusion.gate.bias.fill_(1.0)
+    return net.eval()
 
 
 def textured(height: int, width: int, seed: int) -> np.ndarray:
@@ -50,12 +57,17 @@ def exported(tmp_path_factory):
 def test_onnx_matches_pytorch_at_any_size(exported):
     net, manifest = exported
     runtime = RuntimeCameraNet(manifest, 'onnx', threads=1)
-    assert set(read_manifest(manifest)['models']) == {'features', 'semantic', 'panoptic'}
+    assert set(read_manifest(manifest)['models']) == {'features', 'semantic', 'panoptic', 'correction'}
     for height, width in ((64, 96), (128, 224)):  # the exported size and another one
         image = image_tensor(textured(height, width, seed=height))
         pyramid, exported_pyramid = net.features(image), runtime.features(image)
         for level in pyramid:
             assert torch.allclose(pyramid[level], exported_pyramid[level], atol=1e-4)
+        later = image_tensor(textured(height, width, seed=height + 1))  # corrected by another frame
+        corrected, exported_corrected = net.corrected(later, pyramid), runtime.corrected(later, pyramid)
+        for level in corrected:
+            assert torch.allclose(corrected[level], exported_corrected[level], atol=1e-4)
+            assert level == 'res2' or not torch.allclose(corrected[level], pyramid[level], atol=1e-3)
         logits, exported_logits = net.semantic(pyramid), runtime.semantic(exported_pyramid)
         assert exported_logits.shape == logits.shape == (1, 21, height // 4, width // 4)
         assert (logits - exported_logits).abs().max() < 1e-3
@@ -101,7 +113,7 @@ def test_exported_backend_runs_through_the_segmenter(exported, runtime):
                                                       input_width=None, propagation=propagation), frames)
     assert [r.key_frame for r in exported_results] == [r.key_frame for r in native] == [True, False, False, True]
     for ours, theirs in zip(exported_results, native):
-        assert 'warp' in ours.timing_ms or ours.key_frame
+        assert {'warp', 'correction'} <= set(ours.timing_ms) or ours.key_frame
         assert (ours.labels == theirs.labels).mean() > 0.999
         assert np.abs(ours.confidence - theirs.confidence).max() < 1e-3
         assert ours.panoptic.shape == theirs.panoptic.shape
