@@ -110,10 +110,17 @@ def test_runner_process_turns_a_clip_into_labeled_scenes(clip, ros_context, ros_
     executor.add_node(harness.node)
     try:
         assert harness.wait_for_subscribers(executor, timeout=90), 'the graph never subscribed'
-        for count, frame in enumerate(frames, 1):  # paced by the graph: latest-only nodes would skip a burst
-            harness.send(frame)
-            assert harness.wait_for(lambda: len(harness.scenes) >= count, executor, 60), \
-                f'got {len(harness.scenes)} scenes of {count}'
+        def scene_of(frame):
+            return any(stamp_to_ns(msg.header.stamp) == frame.stamp_ns for msg in harness.scenes)
+
+        for _ in range(4):  # warm-up: the nodes inside the runner may still be discovering each other
+            harness.send(frames[0])
+            if harness.wait_for(lambda: scene_of(frames[0]), executor, 20):
+                break
+        for frame in frames:  # paced by the graph: latest-only nodes would skip a burst
+            if not scene_of(frame):
+                harness.send(frame)
+            assert harness.wait_for(lambda: scene_of(frame), executor, 60), f'no scene for frame {frame.index}'
         accuracy = _check_scenes(harness.scenes, frames)
         assert accuracy >= 0.7, f'point accuracy {accuracy:.3f}'  # the shipped models score 0.785 on this clip
         assert harness.wait_for(lambda: harness.markers, executor, 5)
