@@ -110,6 +110,7 @@ def test_runner_process_turns_a_clip_into_labeled_scenes(clip, ros_context, ros_
     executor.add_node(harness.node)
     try:
         assert harness.wait_for_subscribers(executor, timeout=90), 'the graph never subscribed'
+
         def scene_of(frame):
             return any(stamp_to_ns(msg.header.stamp) == frame.stamp_ns for msg in harness.scenes)
 
