@@ -33,7 +33,7 @@ class MMSegNet(nn.Module):
                              f' nor the taxonomy ({taxonomy.num_classes})')
         self.register_buffer('to_taxonomy', torch.as_tensor(list(lookup), dtype=torch.long), persistent=False)
         self.num_classes = taxonomy.num_classes
-        self.panoptic_head = None
+        self.panoptic_head = self.correction = None  # CameraNet's optional parts, absent here
         preprocessor = self.model.data_preprocessor
         self.register_buffer('mean', preprocessor.mean.view(1, 3, 1, 1), persistent=False)
         self.register_buffer('std', preprocessor.std.view(1, 3, 1, 1), persistent=False)

@@ -205,24 +205,23 @@ def main(argv=None) -> int:
     run = TrainRun.from_args('propagation', args)
     warped_only = evaluate(net, val, flow, device, taxonomy.num_classes, correct=False).miou()
 
-    def train_step(batch) -> torch.Tensor:
-        net.eval()  # frozen statistics everywhere but in the branch
-        net.correction.train()
-        key, current = batch['key'].to(device), batch['image'].to(device)
+    def corrected_pair(pair: dict) -> tuple[dict, torch.Tensor]:
+        """The later frames' corrected pyramids and their distance to the frames' own features."""
+        key, current = pair['key'].to(device), pair['image'].to(device)
         with torch.no_grad():
             key_pyramid, own_pyramid = net.features(key), net.features(current)
         corrected = propagated_pyramid(net, key_pyramid, key, current, flow, correct=True)
+        return corrected, feature_distance(corrected, own_pyramid)
+
+    def train_step(batch) -> torch.Tensor:
+        net.eval()  # frozen statistics everywhere but in the branch
+        net.correction.train()
+        corrected, distance = corrected_pair(batch)
         logits = F.interpolate(net.semantic(corrected), size=batch['semantic'].shape[-2:], mode='bilinear',
                                align_corners=False)
-        distance = feature_distance(corrected, own_pyramid)
         loss = loss_fn(logits, batch['semantic'].to(device)) + args.feature_weight * distance
         if real_batches is not None:
-            pair = next(real_batches)
-            key, current = pair['key'].to(device), pair['image'].to(device)
-            with torch.no_grad():
-                key_pyramid, own_pyramid = net.features(key), net.features(current)
-            corrected = propagated_pyramid(net, key_pyramid, key, current, flow, correct=True)
-            loss = loss + args.real_weight * feature_distance(corrected, own_pyramid)
+            loss = loss + args.real_weight * corrected_pair(next(real_batches))[1]
         return loss
 
     try:

@@ -142,7 +142,7 @@ class CameraSegmenter:
             decision = decide_key_frame(propagation, self._frames_since_key + 1, grey, self._key_grey, flow)
             decision_key, reason = decision.key, decision.reason
 
-        correct = not decision_key and propagation.correction and getattr(self.net, 'correction', None) is not None
+        correct = not decision_key and propagation.correction and self.net.correction is not None
         if decision_key or correct:
             pixels = torch.from_numpy(image if image.flags.writeable else image.copy())
             tensor = pixels.to(self.device).permute(2, 0, 1)[None].float() / 255.0
