@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from perception.models.folding import fold_batch_norm
 from perception.models.point_ops import (
     ball_query, farthest_point_sampling, gather_points, group, three_nn_interpolate)
 from perception.preprocessing.voxelize import PointBatch
@@ -42,6 +43,10 @@ class SharedMLP(nn.Module):
         for linear, norm in zip(self.linears, self.norms):
             x = torch.relu(norm(linear(x)))
         return x.view(*shape, -1)  # (M, C') -> (..., C')
+
+    def fold_batch_norm(self) -> None:
+        for i, (linear, norm) in enumerate(zip(self.linears, self.norms)):
+            self.norms[i] = fold_batch_norm(linear, norm)
 
 
 class SetAbstraction(nn.Module):
@@ -129,6 +134,14 @@ class PointNet2(nn.Module):
                 coarse = value.shape[1] - in_channels
                 sliced[name] = value[:, list(range(coarse)) + [coarse + i for i in keep]]
         return sliced
+
+    def fold_batch_norms(self) -> 'PointNet2':
+        """For inference only (eval mode): each shared MLP's batch norms folded into its linear layers; same
+        outputs. The folded network is not a trainable or saveable one."""
+        for module in self.modules():
+            if isinstance(module, SharedMLP):
+                module.fold_batch_norm()
+        return self
 
     def forward(self, batch: PointBatch) -> torch.Tensor:
         sizes = torch.diff(batch.offset, prepend=batch.offset.new_zeros(1))

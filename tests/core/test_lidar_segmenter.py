@@ -90,7 +90,7 @@ def test_wrong_shape_raises(segmenter, shape):
 
 
 def test_weights_round_trip_rebuilds_the_same_network(segmenter, tmp_path):
-    model = segmenter.model
+    model = LidarModel.load(segmenter.config.weights)
     path = tmp_path / 'copy.pt'
     model.save(path, TAXONOMY.names, record={'note': 'copy'})
     loaded = LidarModel.load(path)
@@ -111,15 +111,45 @@ def test_weights_round_trip_rebuilds_the_same_network(segmenter, tmp_path):
 
 def test_configuration_errors(segmenter, tmp_path):
     weights = tmp_path / 'w.pt'
-    segmenter.model.save(weights, TAXONOMY.names)
-    other = 'pointnet2' if segmenter.model.backend == 'sparse' else 'sparse'
+    model = LidarModel.load(segmenter.config.weights)
+    model.save(weights, TAXONOMY.names)
+    other = 'pointnet2' if model.backend == 'sparse' else 'sparse'
     with pytest.raises(ValueError, match='backend'):
         LidarSegmenter(LidarSegmenterConfig(backend=other, weights=str(weights), device='cpu'))
     with pytest.raises(FileNotFoundError):
         LidarSegmenter(LidarSegmenterConfig(backend=other, weights=str(tmp_path / 'missing.pt'), device='cpu'))
-    segmenter.model.save(weights, TAXONOMY.names[:-1] + ('unicorn',))
+    model.save(weights, TAXONOMY.names[:-1] + ('unicorn',))
     with pytest.raises(ValueError, match='classes'):
-        LidarSegmenter(LidarSegmenterConfig(backend=segmenter.model.backend, weights=str(weights), device='cpu'))
+        LidarSegmenter(LidarSegmenterConfig(backend=model.backend, weights=str(weights), device='cpu'))
+    with pytest.raises(ValueError, match='folded'):
+        segmenter.model.save(weights, TAXONOMY.names)
+
+
+def test_folding_batch_norms_keeps_the_outputs(segmenter):
+    """With batch norm statistics far from identity (as after training), the folded network the segmenter runs
+    gives the logits of the network it was folded from."""
+    model = LidarModel.load(segmenter.config.weights)
+    generator = torch.Generator().manual_seed(1)
+    for norm in model.network.modules():
+        if isinstance(norm, torch.nn.BatchNorm1d):
+            size = norm.num_features
+            norm.running_mean.copy_(torch.randn(size, generator=generator))
+            norm.running_var.copy_(torch.rand(size, generator=generator) * 3 + 0.2)
+            norm.weight.data.copy_(torch.randn(size, generator=generator))
+            norm.bias.data.copy_(torch.randn(size, generator=generator))
+    folded = model.for_inference()
+    norms = [sum(isinstance(m, torch.nn.BatchNorm1d) for m in n.modules()) for n in (model.network, folded.network)]
+    assert norms[1] <= 2 < norms[0]  # only the norms of the raw inputs are left
+    points = torch.from_numpy(_sweep(1500, seed=4))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            expected, actual = model.eval().logits(points), folded.logits(points)
+    finally:
+        torch.set_num_threads(threads)
+    assert expected.std() > 1  # the randomised statistics matter
+    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_dbscan_gives_separated_cars_their_own_ids():
