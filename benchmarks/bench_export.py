@@ -1,7 +1,8 @@
 """The exported camera network on inference runtimes vs PyTorch, side by side in one run on one thread.
 
 ms per call of the backbone (key frames), the semantic head (every frame) and the panoptic head, for PyTorch, ONNX
-Runtime fp32 / INT8 and OpenVINO fp32 / INT8 (where installed), interleaved round by round so that a busy machine
+Runtime fp32 / INT8, OpenVINO fp32 / INT8 (where installed) and PyTorch / OpenVINO bf16 (where the CPU computes
+bf16 natively: AVX512-BF16 or AMX), interleaved round by round so that a busy machine
 slows all alike (/proc/loadavg is recorded with each timing); then accuracy through the camera segmenter as
 deployed (adaptive flow propagation, panoptic head off): mIoU on a held-out simulated drive, and the class-average
 IoU over CamVid's 11 classes on its test split (each image a key frame, width 640, our classes mapped to CamVid's).
@@ -27,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from eval_data import eval_frames  # noqa: E402
 from report import publish  # noqa: E402
 
+from perception.core.camera.precision import Bfloat16CameraNet, check_precision  # noqa: E402
 from perception.core.camera.segmenter import CameraSegmenter, CameraSegmenterConfig  # noqa: E402
 from perception.core.parameters import load_parameters  # noqa: E402
 from perception.eval.metrics import ConfusionMatrix  # noqa: E402
@@ -47,19 +49,32 @@ def loadavg() -> str:
 
 
 def backends(out: Path) -> dict:
-    """name -> (segmenter backend, weights)."""
-    found = {'PyTorch': ('native', WEIGHTS_DIR / 'camera.pt'), 'ONNX Runtime fp32': ('onnx', out / MANIFEST),
-             'ONNX Runtime INT8': ('onnx', out / INT8_MANIFEST)}
+    """name -> (segmenter backend, weights, precision); bf16 rows where this CPU computes bf16 natively."""
+    found = {'PyTorch': ('native', WEIGHTS_DIR / 'camera.pt', 'fp32'),
+             'ONNX Runtime fp32': ('onnx', out / MANIFEST, 'fp32'),
+             'ONNX Runtime INT8': ('onnx', out / INT8_MANIFEST, 'fp32')}
     if importlib.util.find_spec('openvino'):
-        found.update({'OpenVINO fp32': ('openvino', out / MANIFEST),
-                      'OpenVINO INT8': ('openvino', out / INT8_MANIFEST)})
+        found.update({'OpenVINO fp32': ('openvino', out / MANIFEST, 'fp32'),
+                      'OpenVINO INT8': ('openvino', out / INT8_MANIFEST, 'fp32')})
+    try:
+        check_precision('bf16', torch.device('cpu'))
+    except ValueError:
+        return found
+    found['PyTorch bf16'] = ('native', WEIGHTS_DIR / 'camera.pt', 'bf16')
+    if importlib.util.find_spec('openvino'):
+        found['OpenVINO bf16'] = ('openvino', out / MANIFEST, 'bf16')
     return found
 
 
 def networks(out: Path) -> dict:
     nets = {}
-    for name, (backend, weights) in backends(out).items():
-        nets[name] = load_camera_net(weights)[0] if backend == 'native' else RuntimeCameraNet(weights, backend, 1)
+    cpu = torch.device('cpu')
+    for name, (backend, weights, precision) in backends(out).items():
+        if backend == 'native':
+            net = load_camera_net(weights)[0]
+            nets[name] = Bfloat16CameraNet(net, cpu) if precision == 'bf16' else net
+        else:
+            nets[name] = RuntimeCameraNet(weights, backend, 1, precision)
     return nets
 
 
@@ -138,9 +153,10 @@ def main(argv=None) -> int:
     parameters = load_parameters('camera_segmentation')
     rows = []
     reference = None
-    for name, (backend, weights) in tqdm(backends(args.out).items(), desc='accuracy'):
+    for name, (backend, weights, precision) in tqdm(backends(args.out).items(), desc='accuracy'):
         config = CameraSegmenterConfig.from_parameters({**parameters, 'model.backend': backend,
-                                                        'model.weights': str(weights), 'panoptic.enabled': False})
+                                                        'model.weights': str(weights), 'model.precision': precision,
+                                                        'panoptic.enabled': False})
         segmenter = CameraSegmenter(config)
         row = {'runtime': name, 'drive mIoU': drive_miou(segmenter, data)}
         if pairs:

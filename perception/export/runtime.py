@@ -43,15 +43,15 @@ class _OnnxRuntimeModel:
 
 
 class _OpenVinoModel:
-    def __init__(self, path: Path, threads: int):
+    def __init__(self, path: Path, threads: int, precision: str):
         try:
             openvino = import_openvino()
         except ImportError as error:
             raise ValueError('the openvino camera backend needs openvino: run `make setup-deploy`') from error
         core = openvino.Core()
-        # f32: some CPUs would otherwise run bf16, a different model than the one checked against PyTorch
+        # always explicit: on CPUs with bf16 OpenVINO's default is bf16, a different model than fp32 asks for
         config = {'INFERENCE_NUM_THREADS': threads, 'NUM_STREAMS': 1, 'PERFORMANCE_HINT': 'LATENCY',
-                  'INFERENCE_PRECISION_HINT': 'f32'}
+                  'INFERENCE_PRECISION_HINT': {'fp32': 'f32', 'bf16': 'bf16'}[precision]}
         self.request = core.compile_model(core.read_model(str(path)), 'CPU', config).create_infer_request()
 
     def __call__(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -62,16 +62,19 @@ class _OpenVinoModel:
 class RuntimeCameraNet:
     """An exported camera network (a perception-export manifest) with CameraNet's features / semantic / panoptic."""
 
-    def __init__(self, manifest: Path, runtime: str = 'onnx', threads: int | None = None):
+    def __init__(self, manifest: Path, runtime: str = 'onnx', threads: int | None = None, precision: str = 'fp32'):
         if runtime not in RUNTIMES:
             raise ValueError(f'runtime must be one of {", ".join(RUNTIMES)}, got {runtime!r}')
+        if runtime == 'onnx' and precision != 'fp32':
+            raise ValueError(f'the onnx camera backend runs the manifest as exported (fp32 or INT8), not '
+                             f'{precision}: use the openvino or native backend for bf16')
         manifest = Path(manifest)
         self.manifest = read_manifest(manifest)
         self.levels = self.manifest['levels']
         self.num_classes = self.manifest['num_classes']
-        model_class = _OnnxRuntimeModel if runtime == 'onnx' else _OpenVinoModel
         threads = threads or torch.get_num_threads()
-        self.models = {part: model_class(manifest.parent / file, threads)
+        self.models = {part: _OnnxRuntimeModel(manifest.parent / file, threads) if runtime == 'onnx'
+                       else _OpenVinoModel(manifest.parent / file, threads, precision)
                        for part, file in self.manifest['models'].items()}
         self.panoptic_head = self.models.get('panoptic')  # None without an exported panoptic head
         self.correction = self.models.get('correction')  # None without an exported correction branch

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from perception.core.camera.image_size import (PAD_MULTIPLE, WorkingGeometry, confidence_to_input, labels_to_input,
                                                to_working, working_geometry)
 from perception.core.camera.panoptic import PanopticInferenceConfig, carry_panoptic, panoptic_inference
+from perception.core.camera.precision import Bfloat16CameraNet, check_precision
 from perception.core.camera.propagation import FlowEstimator, PropagationConfig, decide_key_frame, warp_pyramid
 from perception.core.device import StageTimer, select_device
 from perception.core.parameters import section
@@ -33,6 +34,7 @@ class CameraSegmenterConfig:
     panoptic_head_interval: int = 3  # the head runs on key frames and at least every this many frames
     panoptic_stride: int = 1  # segments are decided at 1/stride of the image resolution (1, 2 or 4), then upsampled
     input_width: int | None = 640  # resize to this working width (the trained one); None: the input size as it is
+    precision: str = 'fp32'  # or 'bf16' (core/camera/precision.py)
     propagation: PropagationConfig = field(default_factory=PropagationConfig)
     panoptic_inference: PanopticInferenceConfig = field(default_factory=PanopticInferenceConfig)
 
@@ -44,6 +46,7 @@ class CameraSegmenterConfig:
         mmseg_config = Path(model['mmseg_config']) if model['mmseg_config'] else None
         return cls(weights=Path(model['weights']) if model['weights'] else default, device=model['device'],
                    backend=model['backend'], mmseg_config=mmseg_config, input_width=model['input_width'] or None,
+                   precision=model['precision'],
                    panoptic=panoptic['enabled'],
                    panoptic_head_interval=panoptic['head_interval'], panoptic_stride=panoptic['inference_stride'],
                    propagation=PropagationConfig(**section(parameters, 'propagation')),
@@ -79,6 +82,7 @@ class CameraSegmenter:
     def __init__(self, config: CameraSegmenterConfig = CameraSegmenterConfig()):
         self.config = config
         self.device = select_device(config.device)
+        check_precision(config.precision, torch.device('cpu') if config.backend in RUNTIMES else self.device)
         if config.backend == 'mmseg':
             if config.mmseg_config is None:
                 raise ValueError('the mmseg backend needs model.mmseg_config (an mmsegmentation config file)')
@@ -89,9 +93,11 @@ class CameraSegmenter:
             if config.weights is None:
                 raise ValueError(f'the {config.backend} backend needs model.weights: a manifest written by '
                                  'perception-export camera')
-            self.net, self.meta = RuntimeCameraNet(config.weights, config.backend), {}
+            self.net, self.meta = RuntimeCameraNet(config.weights, config.backend, precision=config.precision), {}
         else:
             raise ValueError(f"camera backend must be 'native', 'mmseg', 'onnx' or 'openvino', got {config.backend!r}")
+        if config.precision == 'bf16' and config.backend not in RUNTIMES:
+            self.net = Bfloat16CameraNet(self.net, self.device)
         if config.panoptic and self.net.panoptic_head is None:
             raise ValueError(f'the camera network ({config.weights}) has no panoptic head; set panoptic to false')
         self.taxonomy = load_taxonomy()
