@@ -1,7 +1,7 @@
 """Multi-scale deformable attention (Deformable DETR, Zhu et al. 2021) in pure torch.
 
-The sampling runs through `F.grid_sample` (the `ms_deform_attn_core_pytorch` formulation), so no compiled op is
-needed and the same code runs on CPU and CUDA. Images in a batch share one size, so there is no padding mask.
+No compiled op is needed: the sampling is plain torch (F.embedding_bag; F.grid_sample when exported to ONNX), so
+the same code runs on CPU and CUDA. Images in a batch share one size, so there is no padding mask.
 """
 import math
 
@@ -19,8 +19,50 @@ def ms_deform_attn_core(value: torch.Tensor, spatial_shapes: list[tuple[int, int
     sampling_locations: (B, Lq, M, L, P, 2) (x, y) in [0, 1] of each level's map (0 and 1 are its outer edges)
     attention_weights:  (B, Lq, M, L, P)
     returns:            (B, Lq, M * D)
-    Samples outside the map read zeros.
+    Samples outside the map read zeros. Two formulations of the same sum: an ONNX export traces the grid_sample one
+    (ONNX GridSample), everything else runs the embedding_bag one (3.5x faster on a CPU: it reads each sample's D
+    channels as one contiguous row, and weights and sums all samples of a query in one call).
     """
+    if torch.onnx.is_in_onnx_export():
+        return _grid_sample_core(value, spatial_shapes, sampling_locations, attention_weights)
+    return _embedding_bag_core(value, spatial_shapes, sampling_locations, attention_weights)
+
+
+def _embedding_bag_core(value, spatial_shapes, sampling_locations, attention_weights) -> torch.Tensor:
+    """Bilinear interpolation (align_corners=False, zeros outside) written out: each sample's 4 neighbouring
+    pixels are rows of the (B*M*S, D) value table, weighted by bilinear weight x attention weight (0 for a
+    neighbour outside the map) and summed per query and head by F.embedding_bag."""
+    batch, size, heads, head_dim = value.shape
+    _, num_queries, _, levels, points, _ = sampling_locations.shape
+    shapes = torch.tensor(spatial_shapes, device=value.device)
+    heights, widths = shapes[:, :1], shapes[:, 1:]  # (L, 1): broadcast over the points
+    starts = torch.cumsum(heights * widths, 0) - heights * widths  # each level's first row in `value`
+    locations = sampling_locations.permute(0, 2, 1, 3, 4, 5)  # (B, M, Lq, L, P, 2)
+    x = locations[..., 0] * widths - 0.5  # pixel coordinates: pixel centres at integers
+    y = locations[..., 1] * heights - 0.5
+    x0, y0 = x.floor(), y.floor()
+    fx, fy = x - x0, y - y0
+    x0, y0 = x0.long(), y0.long()
+    x1, y1 = x0 + 1, y0 + 1
+    wx0, wx1 = (1 - fx) * ((x0 >= 0) & (x0 < widths)), fx * ((x1 >= 0) & (x1 < widths))
+    attention = attention_weights.permute(0, 2, 1, 3, 4)  # (B, M, Lq, L, P)
+    wy0 = (1 - fy) * ((y0 >= 0) & (y0 < heights)) * attention
+    wy1 = fy * ((y1 >= 0) & (y1 < heights)) * attention
+    weights = torch.stack([wx0 * wy0, wx1 * wy0, wx0 * wy1, wx1 * wy1], -1)  # (B, M, Lq, L, P, 4)
+    first_row = starts + (torch.arange(batch * heads, device=value.device) * size).view(batch, heads, 1, 1, 1)
+    x0, x1 = x0.clamp(min=0).minimum(widths - 1), x1.clamp(min=0).minimum(widths - 1)
+    row0 = first_row + y0.clamp(min=0).minimum(heights - 1) * widths
+    row1 = first_row + y1.clamp(min=0).minimum(heights - 1) * widths
+    rows = torch.stack([row0 + x0, row0 + x1, row1 + x0, row1 + x1], -1)
+    table = value.permute(0, 2, 1, 3).reshape(batch * heads * size, head_dim)
+    samples = levels * points * 4
+    output = F.embedding_bag(rows.view(-1, samples), table, mode='sum',
+                             per_sample_weights=weights.view(-1, samples).to(table.dtype))  # (B*M*Lq, D)
+    return output.view(batch, heads, num_queries, head_dim).transpose(1, 2).reshape(batch, num_queries, -1)
+
+
+def _grid_sample_core(value, spatial_shapes, sampling_locations, attention_weights) -> torch.Tensor:
+    """The `ms_deform_attn_core_pytorch` formulation: F.grid_sample per level."""
     batch, _, heads, head_dim = value.shape
     _, num_queries, _, levels, points, _ = sampling_locations.shape
     value_per_level = value.split([h * w for h, w in spatial_shapes], dim=1)

@@ -51,7 +51,15 @@ def random_inputs(batch=2, num_queries=6, heads=3, head_dim=4, points=3, require
     return [t.requires_grad_(requires_grad) for t in (value, locations, weights)]
 
 
-def test_core_equals_naive_bilinear_reference():
+@pytest.fixture(params=['embedding_bag', 'grid_sample'])
+def formulation(request, monkeypatch):
+    """Both formulations of the core: embedding_bag (run) and grid_sample (traced by an ONNX export)."""
+    if request.param == 'grid_sample':
+        monkeypatch.setattr(torch.onnx, 'is_in_onnx_export', lambda: True)
+    return request.param
+
+
+def test_core_equals_naive_bilinear_reference(formulation):
     value, locations, weights = random_inputs()
     expected = naive_ms_deform_attn(value, SHAPES, locations, weights)
     actual = ms_deform_attn_core(value, SHAPES, locations, weights)
@@ -61,7 +69,7 @@ def test_core_equals_naive_bilinear_reference():
                                expected.float(), atol=1e-5, rtol=1e-5)
 
 
-def test_core_gradients_match_reference():
+def test_core_gradients_match_reference(formulation):
     value, locations, weights = random_inputs(batch=1, num_queries=2, heads=2, points=2, requires_grad=True)
     upstream = torch.randn(1, 2, 2 * 4, dtype=torch.float64)
     grads = torch.autograd.grad((ms_deform_attn_core(value, SHAPES, locations, weights) * upstream).sum(),
