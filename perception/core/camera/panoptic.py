@@ -83,7 +83,7 @@ def panoptic_inference(class_logits: torch.Tensor, mask_logits: torch.Tensor, ta
     owner_flat = owner.flatten()
     areas = torch.stack([  # (N, 3) per kept query: pixels won, pixels of its own mask, pixels won inside its mask
         torch.bincount(owner_flat, minlength=len(scores)),
-        (masks >= MASK_THRESHOLD).flatten(0, 1).sum(0),
+        (masks >= MASK_THRESHOLD).flatten(0, 1).sum(0, dtype=torch.int32).long(),  # int32: ~4x faster on a CPU
         torch.bincount(owner_flat, weights=owner_inside.flatten().float(), minlength=len(scores)).long()], 1)
     segment_of_query = [void] * len(scores)
     segments = {}
