@@ -13,6 +13,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from perception.core.camera.panoptic import panoptic_to_instance
+from perception.core.clouds import point_groups
 from perception.core.fusion.calibration import FusionCalibration
 from perception.core.fusion.projection import ImageProjection, OcclusionConfig
 from perception.taxonomy import Taxonomy
@@ -80,11 +81,10 @@ def merge_instances(labels: np.ndarray, lidar_instance: np.ndarray, camera_insta
     thing = taxonomy.is_thing[labels]
     keys = np.full(len(labels), -1, np.int64)
     camera = np.where(visible, camera_instance.astype(np.int64), 0)
-    for cluster in np.unique(lidar_instance[thing & (lidar_instance > 0)]):
-        members = np.flatnonzero(thing & (lidar_instance == cluster))
+    for cluster, members in point_groups(lidar_instance, thing & (lidar_instance > 0)):
         parts, counts = np.unique(camera[members][camera[members] > 0], return_counts=True)
         parts = parts[counts >= min_split_points]
-        key = int(cluster) << 20
+        key = cluster << 20
         if len(parts) < 2:
             keys[members] = key
             continue

@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from perception.core.clouds import SCENE_POINT, pack_rgb
+from perception.core.clouds import SCENE_POINT, pack_rgb, point_groups
 from perception.core.fusion.fuse import FusedScene
 from perception.taxonomy import Taxonomy
 
@@ -31,9 +31,9 @@ class InstanceBox:
 def instance_boxes(xyz: np.ndarray, labels: np.ndarray, instance: np.ndarray) -> list[InstanceBox]:
     """An oriented box per instance: yaw from the principal axis of its points on the ground plane."""
     boxes = []
-    for instance_id in np.unique(instance[instance > 0]):
-        members = xyz[instance == instance_id].astype(float)
-        label = int(np.bincount(labels[instance == instance_id]).argmax())
+    for instance_id, indices in point_groups(instance, instance > 0):
+        members = xyz[indices].astype(float)
+        label = int(np.bincount(labels[indices]).argmax())
         planar = members[:, :2] - members[:, :2].mean(0)
         yaw = 0.0
         if len(members) >= 3:
@@ -44,6 +44,6 @@ def instance_boxes(xyz: np.ndarray, labels: np.ndarray, instance: np.ndarray) ->
         lo, hi = local.min(0), local.max(0)
         middle = members[:, :2].mean(0) + np.array([[c, -s], [s, c]]) @ ((lo + hi) / 2)
         z_lo, z_hi = members[:, 2].min(), members[:, 2].max()
-        boxes.append(InstanceBox(int(instance_id), label, np.array([*middle, (z_lo + z_hi) / 2]),
+        boxes.append(InstanceBox(instance_id, label, np.array([*middle, (z_lo + z_hi) / 2]),
                                  np.array([*(hi - lo), z_hi - z_lo]), yaw, len(members)))
     return boxes
