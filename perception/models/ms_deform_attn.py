@@ -82,6 +82,10 @@ def _grid_sample_core(value, spatial_shapes, sampling_locations, attention_weigh
     return output.transpose(1, 2).contiguous()  # (B, Lq, M*D)
 
 
+def _at_least_float32(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.to(torch.promote_types(tensor.dtype, torch.float32))
+
+
 class MSDeformAttn(nn.Module):
     """Each query attends to `points` learned offsets around its reference point on every level, per head."""
 
@@ -124,7 +128,9 @@ class MSDeformAttn(nn.Module):
         offsets = self.sampling_offsets(query).view(batch, num_queries, self.heads, self.levels, self.points, 2)
         weights = self.attention_weights(query).view(batch, num_queries, self.heads, self.levels * self.points)
         weights = weights.softmax(-1).view(batch, num_queries, self.heads, self.levels, self.points)
-        level_sizes = torch.tensor([(w, h) for h, w in spatial_shapes], dtype=query.dtype, device=query.device)
-        # (B, Lq, 1, L, 1, 2) + (B, Lq, M, L, P, 2) / (L, 1, 2)
-        locations = reference_points[:, :, None, :, None, :] + offsets / level_sizes[:, None, :]
+        level_sizes = torch.tensor([(w, h) for h, w in spatial_shapes], device=query.device)
+        # (B, Lq, 1, L, 1, 2) + (B, Lq, M, L, P, 2) / (L, 1, 2), at least float32 even under bf16 autocast: bf16
+        # cannot hold a sub-pixel position on a map more than 128 pixels wide
+        locations = (_at_least_float32(reference_points)[:, :, None, :, None, :]
+                     + _at_least_float32(offsets) / level_sizes[:, None, :])
         return self.output_proj(ms_deform_attn_core(value, spatial_shapes, locations, weights))
