@@ -53,6 +53,31 @@ def carry_panoptic(panoptic: np.ndarray, flow: np.ndarray) -> np.ndarray:
     return panoptic[y, x]
 
 
+def refresh_carried(panoptic: np.ndarray, segments: list[dict], labels: np.ndarray, confidence: np.ndarray,
+                    taxonomy: Taxonomy) -> tuple[np.ndarray, list[dict]]:
+    """A carried panoptic map (an earlier frame's, moved along the flow) brought up to date with the current frame's
+    own semantic labels and confidence (H, W): a pixel labelled stuff takes that stuff class's segment; a carried
+    thing segment keeps only the pixels whose label is its class; any other pixel is void (a thing the head has not
+    yet seen there). Segments are those left on the map with their areas; a stuff class the head did not output
+    gets a segment scored by the mean confidence of its pixels."""
+    labels = labels.astype(np.int32)
+    stuff = ~taxonomy.is_thing[labels] & (labels != taxonomy.ignore_id)
+    agreeing_thing = ~stuff & (panoptic_to_semantic(panoptic) == labels)
+    void = encode_panoptic(taxonomy.ignore_id, 0)
+    refreshed = np.where(stuff, encode_panoptic(labels, 0), np.where(agreeing_thing, panoptic, void))
+    known = {segment['id']: segment for segment in segments}
+    ids, inverse, areas = np.unique(refreshed, return_inverse=True, return_counts=True)
+    confidence_sums = np.bincount(inverse.ravel(), weights=confidence.ravel(), minlength=len(ids))
+    kept = []
+    for index, (segment_id, area) in enumerate(zip(ids.tolist(), areas.tolist())):
+        if segment_id == void:
+            continue
+        segment = known.get(segment_id) or {'id': segment_id, 'class': segment_id // INSTANCE_DIVISOR,
+                                            'score': float(confidence_sums[index] / area), 'is_thing': False}
+        kept.append({**segment, 'area': area})
+    return refreshed.astype(np.int32), kept
+
+
 def upsampled_mask_probs(mask_logits: torch.Tensor, output_size: tuple[int, int]) -> torch.Tensor:
     """(Q, h, w) mask logits resized bilinearly to (H, W, Q), queries last, then sigmoid. Channels-last: the
     interpolation and the per-pixel reductions over queries run several times faster on a CPU (same values)."""

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 
 from perception.core.camera.image_size import (PAD_MULTIPLE, WorkingGeometry, confidence_to_input, labels_to_input,
                                                to_working, working_geometry)
-from perception.core.camera.panoptic import PanopticInferenceConfig, carry_panoptic, panoptic_inference
+from perception.core.camera.panoptic import (PanopticInferenceConfig, carry_panoptic, panoptic_inference,
+                                             refresh_carried)
 from perception.core.camera.precision import Bfloat16CameraNet, check_precision
 from perception.core.camera.propagation import FlowEstimator, PropagationConfig, decide_key_frame, warp_pyramid
 from perception.core.device import StageTimer, select_device
@@ -33,6 +34,7 @@ class CameraSegmenterConfig:
     panoptic: bool = True
     panoptic_head_interval: int = 3  # the head runs on key frames and at least every this many frames
     panoptic_stride: int = 1  # segments are decided at 1/stride of the image resolution (1, 2 or 4), then upsampled
+    panoptic_refresh_carried: bool = True  # carried segments follow the frame's own semantic labels (refresh_carried)
     input_width: int | None = 640  # resize to this working width (the trained one); None: the input size as it is
     precision: str = 'fp32'  # or 'bf16' (core/camera/precision.py)
     propagation: PropagationConfig = field(default_factory=PropagationConfig)
@@ -49,6 +51,7 @@ class CameraSegmenterConfig:
                    precision=model['precision'],
                    panoptic=panoptic['enabled'],
                    panoptic_head_interval=panoptic['head_interval'], panoptic_stride=panoptic['inference_stride'],
+                   panoptic_refresh_carried=panoptic['refresh_carried'],
                    propagation=PropagationConfig(**section(parameters, 'propagation')),
                    panoptic_inference=PanopticInferenceConfig(
                        object_mask_threshold=panoptic['object_mask_threshold'],
@@ -189,8 +192,12 @@ class CameraSegmenter:
                 with timer('panoptic_carry'):
                     head_panoptic, head_segments, head_grey = self._head
                     head_flow = key_flow if head_grey is self._key_grey else self.flow(grey, head_grey)
-                    panoptic = carry_panoptic(head_panoptic, head_flow)
-                    segments, carried = _with_areas(panoptic, head_segments), True
+                    panoptic, carried = carry_panoptic(head_panoptic, head_flow), True
+                    if self.config.panoptic_refresh_carried:
+                        panoptic, segments = refresh_carried(panoptic, head_segments, labels_np, confidence_np,
+                                                             self.taxonomy)
+                    else:
+                        segments = _with_areas(panoptic, head_segments)
         return CameraSegmentation(labels=labels_np, confidence=confidence_np, panoptic=panoptic, segments=segments,
                                   key_frame=decision_key, key_reason=reason, panoptic_carried=carried,
                                   timing_ms=timer.finish())
