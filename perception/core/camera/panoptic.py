@@ -66,15 +66,17 @@ def refresh_carried(panoptic: np.ndarray, segments: list[dict], labels: np.ndarr
     void = encode_panoptic(taxonomy.ignore_id, 0)
     refreshed = np.where(stuff, encode_panoptic(labels, 0), np.where(agreeing_thing, panoptic, void))
     known = {segment['id']: segment for segment in segments}
-    ids, inverse, areas = np.unique(refreshed, return_inverse=True, return_counts=True)
-    confidence_sums = np.bincount(inverse.ravel(), weights=confidence.ravel(), minlength=len(ids))
     kept = []
-    for index, (segment_id, area) in enumerate(zip(ids.tolist(), areas.tolist())):
-        if segment_id == void:
-            continue
-        segment = known.get(segment_id) or {'id': segment_id, 'class': segment_id // INSTANCE_DIVISOR,
-                                            'score': float(confidence_sums[index] / area), 'is_thing': False}
+    stuff_labels = labels[stuff]  # areas and confidence by class, then by carried thing id: no sort of the map
+    stuff_areas = np.bincount(stuff_labels, minlength=len(taxonomy.is_thing))
+    stuff_confidence = np.bincount(stuff_labels, weights=confidence[stuff], minlength=len(taxonomy.is_thing))
+    for class_id in np.flatnonzero(stuff_areas).tolist():
+        segment_id, area = int(encode_panoptic(class_id, 0)), int(stuff_areas[class_id])
+        segment = known.get(segment_id) or {'id': segment_id, 'class': class_id,
+                                            'score': float(stuff_confidence[class_id] / area), 'is_thing': False}
         kept.append({**segment, 'area': area})
+    thing_ids, thing_areas = np.unique(panoptic[agreeing_thing], return_counts=True)
+    kept += [{**known[segment_id], 'area': area} for segment_id, area in zip(thing_ids.tolist(), thing_areas.tolist())]
     return refreshed.astype(np.int32), kept
 
 
