@@ -15,7 +15,7 @@ DIS_PRESETS = {'ultrafast': cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, 'fast': cv2.DI
 @dataclass(frozen=True, kw_only=True)
 class PropagationConfig:
     policy: str = 'adaptive'        # 'fixed': a key frame every `interval` frames; 'adaptive': also when a cue fires
-    interval: int = 3               # fixed policy: frames per key frame; adaptive: the longest allowed gap
+    interval: int = 4               # fixed policy: frames per key frame; adaptive: the longest allowed gap
     max_flow_px: float = 30.0       # adaptive: mean flow magnitude (full-resolution pixels) that forces a key frame
     max_photometric_error: float = 1.0  # adaptive: mean |current - warped key| of grey levels in [0, 1]
     max_unexplained: float = 0.3    # adaptive: share of pixels the flow does not explain (|current - warped key| >

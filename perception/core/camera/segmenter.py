@@ -32,7 +32,7 @@ class CameraSegmenterConfig:
     backend: str = 'native'  # native (perception-train), mmseg, onnx / openvino (perception-export; weights: manifest)
     mmseg_config: Path | None = None
     panoptic: bool = True
-    panoptic_head_interval: int = 3  # the head runs on key frames and at least every this many frames
+    panoptic_head_interval: int = 4  # the head runs on key frames and at least every this many frames
     panoptic_stride: int = 1  # segments are decided at 1/stride of the image resolution (1, 2 or 4), then upsampled
     panoptic_refresh_carried: bool = True  # carried segments follow the frame's own semantic labels (refresh_carried)
     input_width: int | None = 640  # resize to this working width (the trained one); None: the input size as it is
