@@ -68,7 +68,9 @@ class SegmentationLoss(nn.Module):
         self.register_buffer('class_weights', class_weights, persistent=False)
         self.focal_gamma, self.dice_weight, self.ignore_index = focal_gamma, dice_weight, ignore_index
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def forward(self, logits: torch.Tensor, target: torch.Tensor,
+                element_weight: torch.Tensor | None = None) -> torch.Tensor:
+        """`element_weight` (shaped like `target`) multiplies each element's class weight in the cross-entropy."""
         logits, target = _flatten(logits, target)
         valid = target != self.ignore_index
         if not valid.any():
@@ -76,6 +78,8 @@ class SegmentationLoss(nn.Module):
         logits, target = logits[valid], target[valid]
         log_probability = logits.log_softmax(dim=1).gather(1, target[:, None]).squeeze(1)  # (M,)
         weight = torch.ones_like(log_probability) if self.class_weights is None else self.class_weights[target]
+        if element_weight is not None:
+            weight = weight * element_weight.reshape(-1)[valid]
         loss = -log_probability * weight
         if self.focal_gamma:
             loss = loss * (1.0 - log_probability.exp()).pow(self.focal_gamma)

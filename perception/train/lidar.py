@@ -39,6 +39,7 @@ from perception.train.common import (TrainRun, adamw_one_cycle, add_training_arg
 
 # Per backend: (voxel size or grid cell in metres, learning rate, batch size).
 BACKEND_DEFAULTS = {'sparse': (0.15, 4e-3, 2), 'pointnet2': (0.1, 2e-3, 2)}
+MAX_RANGE_WEIGHT = 5.0  # --range-weighting: a point at 5x the reference range or beyond weighs 5x a near one
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -55,6 +56,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--weight-decay', type=float, default=1e-2)
     parser.add_argument('--loss', choices=('ce', 'focal', 'ce+dice'), default='ce+dice')
     parser.add_argument('--class-weighting', choices=WEIGHTING_METHODS, default='inverse_sqrt')
+    parser.add_argument('--range-weighting', type=float, default=0.0, metavar='METRES',
+                        help=f'points weigh range / METRES in the cross-entropy, between 1 and {MAX_RANGE_WEIGHT:g}: '
+                             'far returns (a car at 50 m is a few points) count for more than their number '
+                             '(default 0: off)')
     parser.add_argument('--voxel-size', type=float,
                         help='sparse voxel edge / PointNet++ grid cell, metres (default: 0.15 sparse, 0.1 pointnet2)')
     parser.add_argument('--channels', type=int, nargs='+', default=(16, 32, 64, 128, 128), help='sparse U-Net stages')
@@ -94,6 +99,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     check_training_arguments(parser, args)
     if args.chunk_points < 1 or args.voxel_size <= 0 or not 0 <= args.min_range < args.max_range:
         parser.error('--chunk-points and --voxel-size must be positive, and 0 <= --min-range < --max-range')
+    if args.range_weighting < 0:
+        parser.error('--range-weighting must be non-negative')
     if not args.channels or min(args.channels) < 1 or args.point_channels < 0:
         parser.error('--channels must be positive, --point-channels non-negative')
     if args.adapt and not args.init:
@@ -304,6 +311,12 @@ def evaluate(model: LidarModel, sweeps: LidarSweeps, taxonomy: Taxonomy, max_fra
     return confusion
 
 
+def range_weights(coord: torch.Tensor, metres: float) -> torch.Tensor:
+    """(N,) loss weights of points (N, 3) in the sensor frame: horizontal range / `metres`, clamped to
+    [1, MAX_RANGE_WEIGHT]."""
+    return (coord[:, :2].norm(dim=1) / metres).clamp(1.0, MAX_RANGE_WEIGHT)
+
+
 def _build_model(args, num_classes: int) -> LidarModel:
     if args.init:
         return _fine_tuned(args)
@@ -379,7 +392,8 @@ def main(argv=None) -> int:
     def train_step(batch) -> torch.Tensor:
         network.train()
         batch = batch.to(device)
-        loss = loss_fn(network(batch), batch.label)
+        weight = range_weights(batch.coord, args.range_weighting) if args.range_weighting else None
+        loss = loss_fn(network(batch), batch.label, weight)
         if adaptation is not None:
             loss = loss + args.adapt_weight * adaptation.loss(scheduler.last_epoch)
         return loss

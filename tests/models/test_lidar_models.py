@@ -118,6 +118,19 @@ def test_weighted_loss_matches_torch_cross_entropy():
     torch.testing.assert_close(SegmentationLoss(weights)(flat_logits, target.reshape(-1)), expected)
 
 
+def test_element_weights_scale_each_points_cross_entropy():
+    generator = torch.Generator().manual_seed(1)
+    logits = torch.randn(6, 4, generator=generator)
+    target = torch.tensor([0, 1, 2, 3, 255, 1])
+    class_weight = torch.tensor([1.0, 2.0, 0.5, 1.0])
+    element_weight = torch.tensor([1.0, 3.0, 1.0, 5.0, 9.0, 2.0])  # 9.0 sits on the ignored point
+    valid = target != 255
+    per_point = F.cross_entropy(logits[valid], target[valid], reduction='none')
+    combined = class_weight[target[valid]] * element_weight[valid]
+    expected = (per_point * combined).sum() / combined.sum()
+    torch.testing.assert_close(SegmentationLoss(class_weight)(logits, target, element_weight), expected)
+
+
 def test_focal_and_dice_terms():
     target = torch.tensor([0, 1, 2, 255])
     confident = F.one_hot(torch.tensor([0, 1, 2, 0]), 3).float() * 8

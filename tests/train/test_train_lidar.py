@@ -1,11 +1,12 @@
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from perception.core.lidar.segmenter import LidarSegmenter, LidarSegmenterConfig
 from perception.models.sparse_unet import spconv
 from perception.taxonomy import load_taxonomy
-from perception.train.lidar import Augmentation, main
+from perception.train.lidar import MAX_RANGE_WEIGHT, Augmentation, main, range_weights
 
 TAXONOMY = load_taxonomy()
 
@@ -47,11 +48,17 @@ def test_pointnet2_training_runs(kitti_root, tmp_path):
     ['--backend', 'sparse', '--steps', '0'],
     ['--backend', 'sparse', '--voxel-size', '-0.1'],
     ['--backend', 'sparse', '--min-range', '5', '--max-range', '2'],
+    ['--backend', 'sparse', '--range-weighting', '-1'],
 ])
 def test_bad_arguments_exit_with_usage(argv):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2
+
+
+def test_range_weights_grow_with_horizontal_range_between_one_and_the_cap():
+    coord = torch.tensor([[3.0, 4.0, 9.0], [30.0, 0.0, -2.0], [0.0, -45.0, 0.0], [400.0, 0.0, 0.0]])
+    torch.testing.assert_close(range_weights(coord, 15.0), torch.tensor([1.0, 2.0, 3.0, MAX_RANGE_WEIGHT]))
 
 
 def test_missing_data_is_a_clear_error(tmp_path, capsys):
