@@ -27,15 +27,6 @@ class PanopticLossConfig:
     num_points: int = 4096  # points per mask for matching and for the mask losses
     oversample_ratio: float = 3.0  # importance sampling draws num_points * this candidates ...
     importance_sample_ratio: float = 0.75  # ... and keeps this share of num_points where the prediction is least sure
-    # Points drawn inside every target segment, added to the matching points and taking the place of as many of a
-    # matched mask's loss points: a 50-pixel instance otherwise gets ~2 of 4096 uniform points in a 192x512 crop,
-    # too few for its dice cost to tell queries apart. 0: Mask2Former's uniform/uncertain points only.
-    segment_points: int = 0
-
-    def __post_init__(self):
-        uniform = self.num_points - int(self.importance_sample_ratio * self.num_points)
-        if not 0 <= self.segment_points <= uniform:
-            raise ValueError(f'segment_points must be in 0..{uniform} (the uniform share of num_points)')
 
 
 def panoptic_targets(semantic: torch.Tensor, instance: torch.Tensor, taxonomy: Taxonomy) -> list[dict]:
@@ -70,14 +61,6 @@ def pixel_index(coords: torch.Tensor, height: int, width: int) -> tuple[torch.Te
     rows = (coords[..., 1] * height).long().clamp(0, height - 1)
     cols = (coords[..., 0] * width).long().clamp(0, width - 1)
     return rows, cols
-
-
-def points_in_masks(masks: torch.Tensor, count: int) -> torch.Tensor:
-    """(T, count, 2) coords (x, y) in [0, 1], uniformly random inside each non-empty mask of (T, H, W)."""
-    height, width = masks.shape[-2:]
-    flat = torch.multinomial(masks.flatten(1).float(), count, replacement=True)  # (T, count) pixel indices
-    jitter = torch.rand(*flat.shape, 2, device=masks.device)
-    return torch.stack([(flat % width + jitter[..., 0]) / width, (flat // width + jitter[..., 1]) / height], -1)
 
 
 def uncertain_point_coords(mask_logits: torch.Tensor, config: PanopticLossConfig) -> torch.Tensor:
@@ -123,9 +106,6 @@ class HungarianMatcher(nn.Module):
             class_cost = -class_logits.float().softmax(-1)[:, target['labels']]  # (Q, T)
             # The same random points for every query and target of this image.
             coords = torch.rand(1, self.config.num_points, 2, device=mask_logits.device)
-            if self.config.segment_points:
-                inside = points_in_masks(target['masks'], self.config.segment_points).flatten(0, 1)
-                coords = torch.cat([coords, inside[None]], 1)
             point_logits = point_sample(mask_logits[None].float(), coords)[0]  # (1, Q, h, w) -> (Q, P)
             rows, cols = pixel_index(coords[0], *target['valid'].shape)  # (P,)
             point_targets = target['masks'][:, rows, cols].float()  # (T, P)
@@ -185,9 +165,6 @@ class SetCriterion(nn.Module):
             return {'loss_class': class_loss, 'loss_mask': zero, 'loss_dice': zero}
         with torch.no_grad():
             coords = uncertain_point_coords(mask_logits, self.config)  # (N, P, 2)
-            if self.config.segment_points:
-                matched_masks = torch.cat([t['masks'][target.to(device)] for t, (_, target) in zip(targets, indices)])
-                coords[:, -self.config.segment_points:] = points_in_masks(matched_masks, self.config.segment_points)
             point_targets, point_weights = [], []
             for target, image_coords, (_, target_index) in zip(
                     targets, coords.split([len(query) for query, _ in indices]), indices):

@@ -17,7 +17,7 @@ from perception.core.device import select_device
 from perception.eval.metrics import PanopticQuality
 from perception.models.camera_net import load_camera_net, save_camera_net
 from perception.models.mask2former import Mask2FormerConfig
-from perception.models.panoptic_loss import PanopticLossConfig, SetCriterion, panoptic_targets
+from perception.models.panoptic_loss import SetCriterion, panoptic_targets
 from perception.paths import WEIGHTS_DIR
 from perception.splits import load_splits
 from perception.taxonomy import load_taxonomy
@@ -43,9 +43,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--thing-crops', type=float, default=0.0, metavar='SHARE',
                         help='share of training crops centred on a pixel of a thing class (0..1): more, larger '
                              'instances per step for a head that misses things')
-    parser.add_argument('--segment-points', type=int, default=0, metavar='K',
-                        help='points drawn inside every target segment for matching and for its mask losses (at '
-                             'most 1024): supervision that small instances otherwise hardly get; 0: uniform only')
     parser.add_argument('--max-scale', type=float, default=1.5, help='largest random up-scaling of a training frame')
     parser.add_argument('--init-head', type=Path, metavar='WEIGHTS',
                         help='start from the panoptic head of these camera weights (its architecture replaces the '
@@ -57,10 +54,6 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error('--crop sides must be multiples of 32')
     if not 0 <= args.thing_crops <= 1 or args.max_scale < 1:
         parser.error('--thing-crops must be in 0..1 and --max-scale at least 1')
-    try:
-        args.loss_config = PanopticLossConfig(segment_points=args.segment_points)
-    except ValueError as error:
-        parser.error(str(error))
     args.out = args.out or args.camera
     return args
 
@@ -116,7 +109,7 @@ def main(argv=None) -> int:
         net.panoptic_head.load_state_dict(initial_head.state_dict())
     for module in (net.backbone, net.semantic_head):  # frozen: the semantic result stays exactly as trained
         module.requires_grad_(False)
-    criterion = SetCriterion(taxonomy.num_classes, args.loss_config).to(device)
+    criterion = SetCriterion(taxonomy.num_classes).to(device)
     optimizer, scheduler = adamw_one_cycle(net.panoptic_head.parameters(), lr=args.lr, weight_decay=0.05,
                                            steps=args.steps)
     run = TrainRun.from_args('panoptic', args, clip_grad_norm=1.0)

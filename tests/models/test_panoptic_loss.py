@@ -5,8 +5,7 @@ from torch import nn
 
 from perception.core.camera.panoptic import INSTANCE_DIVISOR, panoptic_inference, PanopticInferenceConfig
 from perception.models.mask2former import Mask2FormerConfig, Mask2FormerHead
-from perception.models.panoptic_loss import (HungarianMatcher, panoptic_targets, pixel_index, points_in_masks,
-                                             PanopticLossConfig, SetCriterion)
+from perception.models.panoptic_loss import HungarianMatcher, panoptic_targets, PanopticLossConfig, SetCriterion
 from perception.taxonomy import load_taxonomy
 
 TAXONOMY = load_taxonomy()
@@ -64,53 +63,6 @@ def test_matcher_handles_an_image_without_segments():
     prediction['aux_outputs'] = []
     losses = SetCriterion(K)(prediction, [empty])
     assert losses['loss_mask'] == 0 and losses['loss'] > 0  # the car query is pushed to "no object"
-
-
-def test_points_in_masks_land_inside_each_mask_and_spread_over_it():
-    masks = box_masks([(0, 2, 0, 2), (10, 16, 3, 9)], size=(16, 16))
-    torch.manual_seed(0)
-    coords = points_in_masks(masks, 200)
-    assert coords.shape == (2, 200, 2)
-    rows, cols = pixel_index(coords, 16, 16)
-    for index, mask in enumerate(masks):
-        assert mask[rows[index], cols[index]].all()
-        assert len(set(zip(rows[index].tolist(), cols[index].tolist()))) == int(mask.sum())  # every pixel drawn
-
-
-def tiny_scene(size=64):
-    """Two 2x2 cars far apart in a large image and two car queries predicting them in swapped order."""
-    boxes = [(10, 12, 10, 12), (50, 52, 50, 52)]
-    logits = torch.zeros(1, 2, K + 1)
-    logits[0, :, CAR] = 8.0
-    prediction = {'pred_logits': logits, 'pred_masks': (box_masks(boxes[::-1], (size, size)).float() * 16 - 8)[None],
-                  'aux_outputs': []}
-    target = {'labels': torch.tensor([CAR, CAR]), 'masks': box_masks(boxes, (size, size)),
-              'valid': torch.ones(size, size, dtype=torch.bool)}
-    return prediction, target
-
-
-def test_segment_points_let_the_matcher_tell_tiny_instances_apart():
-    prediction, target = tiny_scene()
-    config = PanopticLossConfig(num_points=64, segment_points=8)
-    for seed in range(10):
-        torch.manual_seed(seed)
-        (queries, targets), = HungarianMatcher(config)(prediction, [target])
-        assert dict(zip(queries.tolist(), targets.tolist())) == {0: 1, 1: 0}
-
-
-def test_segment_points_make_a_missed_tiny_instance_cost_dice():
-    """A query that predicts nothing, matched to a 4-pixel car: uniform points almost never land on the car, so
-    dice (with its +1 smoothing) reads ~0; points inside the segment see the miss."""
-    prediction, target = tiny_scene()
-    prediction['pred_masks'][:] = -8.0
-    torch.manual_seed(0)
-    uniform = SetCriterion(K, PanopticLossConfig(num_points=64, importance_sample_ratio=0.0))(prediction, [target])
-    torch.manual_seed(0)
-    inside = SetCriterion(K, PanopticLossConfig(num_points=64, importance_sample_ratio=0.0, segment_points=8))(
-        prediction, [target])
-    assert uniform['loss_dice'] < 0.2 * inside['loss_dice'] and inside['loss_dice'] > 0.8
-    with pytest.raises(ValueError, match='segment_points'):
-        PanopticLossConfig(num_points=64, segment_points=32)  # 3/4 of the points are importance-sampled
 
 
 def test_mask_losses_ignore_invalid_pixels():
