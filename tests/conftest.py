@@ -1,5 +1,7 @@
 """Shared fixtures. The safe ROS environment (loopback discovery, Fast DDS profile) is applied at import, before
 any test can initialise rclpy; each ROS test gets its own ROS_DOMAIN_ID, reserved machine-wide."""
+import gc
+
 import pytest
 
 from perception.ros_environment import apply_local_defaults, local_ros_environment, reserved_domain_id
@@ -22,6 +24,9 @@ def ros_context(ros_domain_id):
     rclpy.init(context=context, domain_id=ros_domain_id)
     yield context
     context.try_shutdown()
+    # rclpy prints a callback's exception nobody fetched when its Task is collected: collect here, so that it lands
+    # in this test's teardown and not in the stderr of whichever later test the garbage collector happens to run in
+    gc.collect()
 
 
 @pytest.fixture

@@ -77,9 +77,9 @@ def live_node(context, node_class, name: str, overrides: dict | None = None):
         assert not errors, errors
     finally:
         executor.shutdown()
+        spinner.join(10)  # no callback may run on a node being destroyed
         node.destroy_node()
         harness.node.destroy_node()
-        spinner.join(10)
 
 
 def small_cloud(count: int = 2000, seed: int = 0) -> np.ndarray:

@@ -150,6 +150,7 @@ def graph(clip, ros_context):
     assert harness.wait_for_subscribers(None)
     yield harness, frames
     executor.shutdown()
+    spinner.join(10)  # no callback may run on a node being destroyed
     for node in nodes + [harness.node]:
         node.destroy_node()
 
