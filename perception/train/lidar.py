@@ -16,7 +16,7 @@ import math
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ from perception.eval.metrics import ConfusionMatrix
 from perception.io.point_clouds import read_sweep, sweep_paths
 from perception.io.semantickitti import frame_paths, list_frames, read_frame
 from perception.models.losses import WEIGHTING_METHODS, SegmentationLoss, class_weights
+from perception.models.sparse_unet import SparseUNet, SparseUNetConfig
 from perception.preprocessing.voxelize import (POINT_FEATURES, PointBatch, collate, grid_chunks, valid_point_mask,
                                                voxelize)
 from perception.splits import load_splits
@@ -62,7 +63,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                              '(default 0: off)')
     parser.add_argument('--voxel-size', type=float,
                         help='sparse voxel edge / PointNet++ grid cell, metres (default: 0.15 sparse, 0.1 pointnet2)')
-    parser.add_argument('--channels', type=int, nargs='+', default=(16, 32, 64, 128, 128), help='sparse U-Net stages')
+    parser.add_argument('--channels', type=int, nargs='+',
+                        help=f'sparse U-Net stage widths (default: {" ".join(map(str, SparseUNetConfig.channels))}; '
+                             f'with --init, narrower stages than its own slim it, keeping its strongest channels)')
     parser.add_argument('--point-channels', type=int, default=32, help='sparse point branch width (0: none)')
     parser.add_argument('--chunk-points', type=int, default=16384, help='PointNet++ points per chunk')
     parser.add_argument('--min-range', type=float, default=1.0, help='metres; closer points are not used')
@@ -101,7 +104,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error('--chunk-points and --voxel-size must be positive, and 0 <= --min-range < --max-range')
     if args.range_weighting < 0:
         parser.error('--range-weighting must be non-negative')
-    if not args.channels or min(args.channels) < 1 or args.point_channels < 0:
+    if (args.channels is not None and (not args.channels or min(args.channels) < 1)) or args.point_channels < 0:
         parser.error('--channels must be positive, --point-channels non-negative')
     if args.adapt and not args.init:
         parser.error('--adapt needs --init (the model whose labels it starts from)')
@@ -321,7 +324,8 @@ def _build_model(args, num_classes: int) -> LidarModel:
     if args.init:
         return _fine_tuned(args)
     if args.backend == 'sparse':
-        config = {'num_classes': num_classes, 'channels': tuple(args.channels), 'point_channels': args.point_channels}
+        config = {'num_classes': num_classes, 'channels': tuple(args.channels or SparseUNetConfig.channels),
+                  'point_channels': args.point_channels}
         return LidarModel.build('sparse', config, args.voxel_size, features=args.features)
     return LidarModel.build('pointnet2', {'num_classes': num_classes}, args.voxel_size, args.chunk_points,
                             features=args.features)
@@ -338,8 +342,11 @@ def _fine_tuned(args) -> LidarModel:
         raise ValueError(f'{args.init} reads {trained.features}: cannot fine-tune it to read {features}')
     args.voxel_size, args.chunk_points = trained.voxel_size, trained.chunk_points
     config = {k: v for k, v in vars(trained.network.config).items() if k != 'in_channels'}
-    model = LidarModel.build(args.backend, config, trained.voxel_size, trained.chunk_points, features)
     state = trained.network.state_dict()
+    if args.backend == 'sparse' and args.channels and tuple(args.channels) != config['channels']:
+        state = SparseUNet.slimmed_state_dict(state, config['channels'], tuple(args.channels))
+        config['channels'] = tuple(args.channels)
+    model = LidarModel.build(args.backend, config, trained.voxel_size, trained.chunk_points, features)
     if features != trained.features:
         state = type(trained.network).select_input_features(state, [trained.features.index(f) for f in features],
                                                             len(trained.features))
@@ -421,7 +428,9 @@ def main(argv=None) -> int:
                                                   zip(taxonomy.names, adaptation.thresholds.cpu())}}
     meta = provenance(started, data, results)
     if args.init:
-        meta['initialised_from'] = {'weights': str(args.init), 'record': LidarModel.load(args.init).record}
+        initial = LidarModel.load(args.init)
+        meta['initialised_from'] = {'weights': str(args.init), 'model_config': asdict(initial.network.config),
+                                    'record': initial.record}
     model.save(args.out, taxonomy.names, meta)
     print(f'val mIoU {results["val_miou"]:.1f}; wrote {args.out} and {write_record(args.out, meta)}')
     shutil.copy(args.out, args.run_dir / 'final.pt')

@@ -66,6 +66,39 @@ def test_sparse_unet_batches_clouds_independently():
 
 
 @pytest.mark.skipif(spconv is None, reason='spconv is not installed')
+def test_slimming_keeps_the_channels_that_carry_the_output():
+    """A network whose dropped channels are silenced (batch norm scale and shift 0) computes the same as its
+    slimmed copy, whose every kept channel counts."""
+    torch.manual_seed(0)
+    channels, slimmed = (8, 16, 16, 16), (8, 12, 8, 6)
+    model = SparseUNet(SparseUNetConfig(num_classes=16, channels=channels, point_channels=8)).eval()
+    spaces = {s: [[f'down.{s - 1}.norm', f'encoder.{s - 1}.norm2'], [f'encoder.{s - 1}.conv1.norm']]
+              + ([[f'up.{s}.norm'], [f'decoder.{s}.norm2', f'decoder.{s}.shortcut.1'], [f'decoder.{s}.conv1.norm']]
+                 if s < len(channels) - 1 else []) for s in range(1, len(channels))}
+    modules = dict(model.named_modules())
+    with torch.no_grad():
+        for s, groups in spaces.items():
+            for norms in groups:
+                dropped = torch.randperm(channels[s])[:channels[s] - slimmed[s]]
+                for name in norms:
+                    modules[name].weight.uniform_(0.5, 1.5)
+                    modules[name].weight[dropped] = 0.0
+                    modules[name].bias[dropped] = 0.0
+    slim = SparseUNet(SparseUNetConfig(num_classes=16, channels=slimmed, point_channels=8)).eval()
+    slim.load_state_dict(SparseUNet.slimmed_state_dict(model.state_dict(), channels, slimmed))
+    batch = voxelize(collate([_street_scene(2, count=3000)[0]]), 0.3)
+    with torch.no_grad():
+        expected = model(batch)
+        torch.testing.assert_close(slim(batch), expected, atol=1e-4, rtol=1e-4)
+        slim_modules = dict(slim.named_modules())
+        for name in ('down.1.norm', 'encoder.1.norm2'):  # silencing one kept channel changes the output
+            slim_modules[name].weight[0] = slim_modules[name].bias[0] = 0.0
+        assert not torch.allclose(slim(batch), expected, atol=1e-2)
+    with pytest.raises(ValueError, match='cannot slim'):
+        SparseUNet.slimmed_state_dict(model.state_dict(), channels, (4, 12, 8, 6))
+
+
+@pytest.mark.skipif(spconv is None, reason='spconv is not installed')
 def test_submanifold_convolution_matches_naive_loop():
     # Guards the CPU scatter fix in perception.models.sparse_unet (spconv's own scatter races across threads).
     points, _ = _street_scene(2, count=3000)

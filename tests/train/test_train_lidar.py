@@ -143,3 +143,12 @@ def test_fine_tuning_without_intensity_records_the_features(kitti_root, tmp_path
     first, second = segmenter.process(sweep), segmenter.process(rescaled)
     assert np.array_equal(first.labels, second.labels)  # intensity is not an input at all
     assert _train(kitti_root, tmp_path / 'bad', 'pointnet2', '--steps', '1', '--init', str(base))[0] == 1
+    # A narrower --channels slims the initial network; the record names what it was slimmed from.
+    code, slim = _train(kitti_root, tmp_path / 'slim', 'sparse', '--steps', '1', '--init', str(base),
+                        '--channels', '8', '12')
+    assert code == 0 and LidarSegmenter(LidarSegmenterConfig(backend='sparse', weights=str(slim), device='cpu'))\
+        .model.network.config.channels == (8, 12)
+    record = yaml.safe_load(slim.with_suffix('.yaml').read_text())
+    assert record['initialised_from']['model_config']['channels'] == [8, 16]
+    assert _train(kitti_root, tmp_path / 'wider', 'sparse', '--steps', '1', '--init', str(base),
+                  '--channels', '8', '32')[0] == 1
