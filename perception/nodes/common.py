@@ -61,18 +61,12 @@ class PerceptionNode(Node):
                 self.reject(name, error)
         return guarded
 
-    def worker(self, name: str, process, setup=None) -> LatestOnlyWorker:
-        """A thread running `process(item)` on the newest submitted item (LatestOnlyWorker); replaced items count
-        as dropped, exceptions as rejected `name` inputs; stopped with the node."""
-        worker = LatestOnlyWorker(lambda item, _received: process(item), self.health.dropped,
-                                  lambda _item, error: self.reject(name, error), setup, name=f'{self.get_name()}')
-        self.workers.append(worker)
-        return worker
-
     def latest_only(self, name: str, process, setup=None):
         """A subscription callback that hands each `name` message to a worker thread running `process(msg)` on the
-        newest one; replaced messages count as dropped."""
-        worker = self.worker(name, process, setup)
+        newest one (LatestOnlyWorker); replaced messages count as dropped."""
+        worker = LatestOnlyWorker(lambda msg, _received: process(msg), self.health.dropped,
+                                  lambda _msg, error: self.reject(name, error), setup, name=f'{self.get_name()}')
+        self.workers.append(worker)
 
         def submit(msg) -> None:
             worker.submit(msg)  # first: once counted as received, a message is pending or being processed

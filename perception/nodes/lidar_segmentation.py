@@ -13,9 +13,6 @@ from perception.ros_utils.qos import OUTPUT_QOS
 
 
 class LidarSegmentationNode(PerceptionNode):
-    """Two threads: one decodes and classifies the newest sweep while the other labels, clusters and publishes the
-    previous one, so a sweep's clustering does not hold up the next sweep's network."""
-
     def __init__(self, **kwargs):
         super().__init__('lidar_segmentation', **kwargs)
         parameters = declare_from_schema(self, 'lidar_segmentation')
@@ -25,24 +22,16 @@ class LidarSegmentationNode(PerceptionNode):
         self.counters = {'dropped_nonfinite_points': 0, 'dropped_out_of_range_points': 0}
         self.output = self.create_publisher(PointCloud2, '~/output/points', OUTPUT_QOS)
         self.create_subscription(PointCloud2, '~/input/points',
-                                 self.latest_only('points', self.classify_sweep, self.use_model_threads),
+                                 self.latest_only('points', self.on_points, lambda: use_threads(self.threads)),
                                  self.sensor_qos)
-        self.finisher = self.worker('points', self.finish_sweep, self.use_model_threads)  # workers in pipeline order
         self.get_logger().info(f'LiDAR segmentation: {self.segmenter.config.backend} on {self.segmenter.device} '
                                f'({self.threads} threads)')
 
-    def use_model_threads(self) -> None:
-        use_threads(self.threads)
-
-    def classify_sweep(self, msg: PointCloud2) -> None:
-        started = self.now_ns()
-        self.finisher.submit((msg.header, started, self.segmenter.classify(lidar_input(msg))))
-
-    def finish_sweep(self, item) -> None:
-        header, started, classified = item
-        stamp = stamp_to_ns(header.stamp)
-        result = self.segmenter.finish(classified)
-        self.output.publish(labeled_cloud(self.types, classified.points, result, header.frame_id, stamp))
+    def on_points(self, msg: PointCloud2) -> None:
+        started, stamp = self.now_ns(), stamp_to_ns(msg.header.stamp)
+        points = lidar_input(msg)
+        result = self.segmenter.process(points)
+        self.output.publish(labeled_cloud(self.types, points, result, msg.header.frame_id, stamp))
         self.counters['dropped_nonfinite_points'] += result.dropped_nonfinite
         self.counters['dropped_out_of_range_points'] += result.dropped_out_of_range
         self.published(stamp, started, result.timing_ms)

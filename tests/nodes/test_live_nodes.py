@@ -25,17 +25,16 @@ def now_ns(node) -> int:
 
 
 def slowed(segmenter, seconds: float, gate: threading.Event | None = None):
-    """Make `segmenter.classify` (the node's first stage) take at least `seconds` (and wait for `gate` on its first
-    call)."""
-    classify, calls = segmenter.classify, []
+    """Make `segmenter.process` take at least `seconds` (and wait for `gate` on its first call)."""
+    process, calls = segmenter.process, []
 
     def slow(points):
         calls.append(len(points))
         if gate is not None and len(calls) == 1:
             gate.wait(30)
         time.sleep(seconds)
-        return classify(points)
-    segmenter.classify = slow
+        return process(points)
+    segmenter.process = slow
     return calls
 
 
@@ -63,7 +62,7 @@ def test_a_burst_while_busy_processes_the_newest_sweep_and_reports_the_drops(ros
         newest = pointcloud2_to_array(outputs[-1][1])
         np.testing.assert_array_equal(newest['x'], small_cloud(seed=20)['x'])
         expected = node.segmenter.process(np.stack([small_cloud(seed=20)[k] for k in ('x', 'y', 'z', 'intensity')], 1))
-        np.testing.assert_array_equal(newest['label'], expected.labels)  # both stages ran on the same sweep
+        np.testing.assert_array_equal(newest['label'], expected.labels)
         np.testing.assert_array_equal(newest['instance'], expected.instance)
         assert node.health.totals == {'received': received, 'processed': 2, 'dropped': received - 2, 'rejected': 0}
 

@@ -149,7 +149,7 @@ class LidarSegmentation:
     valid: np.ndarray  # (N,) bool: finite and within [min_range, max_range]
     dropped_nonfinite: int  # points with a NaN or infinite value
     dropped_out_of_range: int  # finite points outside [min_range, max_range]
-    timing_ms: dict[str, float]  # per stage: preprocess, inference, labels (softmax), clustering, total
+    timing_ms: dict[str, float]  # per stage: preprocess, inference, clustering, total
 
 
 class LidarSegmenter:
@@ -174,52 +174,29 @@ class LidarSegmenter:
 
     def process(self, points: np.ndarray) -> LidarSegmentation:
         """Segment one sweep: points (N, 4) x, y, z, intensity; ValueError for any other shape."""
-        return self.finish(self.classify(points))
-
-    def classify(self, points: np.ndarray) -> 'ClassifiedSweep':
-        """The network's half of `process` (checks, preprocessing, inference); `finish` does the rest. A pipeline
-        can finish one sweep while the next is classified."""
-        timer = StageTimer(self.device, stages=('preprocess', 'inference', 'labels', 'clustering'))
+        timer = StageTimer(self.device, stages=('preprocess', 'inference', 'clustering'))
         points = np.asarray(points)
         if points.ndim != 2 or points.shape[1] != 4:
             raise ValueError(f'points must be (N, 4) x, y, z, intensity, got shape {points.shape}')
         points = points.astype(np.float32, copy=False)
+        finite = np.isfinite(points).all(axis=1)
         valid = valid_point_mask(points, self.config.min_range, self.config.max_range)
-        logits = None
+        count = len(points)
+        labels = np.full(count, self.taxonomy.ignore_id, np.uint8)
+        confidence = np.zeros(count, np.float32)
+        instance = np.zeros(count, np.uint32)
         if valid.any():
             with torch.inference_mode():
                 with timer('preprocess'):
                     batch, chunks = self.model.prepare(torch.from_numpy(points[valid]).to(self.device))
                 with timer('inference'):
                     logits = self.model.predict(batch, chunks)
-        return ClassifiedSweep(points, valid, logits, timer)
-
-    def finish(self, sweep: 'ClassifiedSweep') -> LidarSegmentation:
-        """Labels, confidences and instances of a classified sweep."""
-        points, valid, timer = sweep.points, sweep.valid, sweep.timer
-        count = len(points)
-        labels = np.full(count, self.taxonomy.ignore_id, np.uint8)
-        confidence = np.zeros(count, np.float32)
-        instance = np.zeros(count, np.uint32)
-        if sweep.logits is not None:
-            with torch.inference_mode(), timer('labels'):
-                logits = sweep.logits.masked_fill(self.unseen_classes, float('-inf'))
-                probability, label = logits.softmax(dim=1).max(dim=1)
-                labels[valid], confidence[valid] = label.cpu().numpy(), probability.cpu().numpy()
+                    logits = logits.masked_fill(self.unseen_classes, float('-inf'))
+                    probability, label = logits.softmax(dim=1).max(dim=1)
+                    labels[valid], confidence[valid] = label.cpu().numpy(), probability.cpu().numpy()
             with timer('clustering'):
                 instance[valid] = cluster_instances(points[valid, :3], labels[valid], self.taxonomy.thing_ids,
                                                     self.config.clustering)
-        finite = np.isfinite(points).all(axis=1)
         return LidarSegmentation(labels=labels, confidence=confidence, instance=instance, valid=valid,
                                  dropped_nonfinite=int((~finite).sum()),
                                  dropped_out_of_range=int((finite & ~valid).sum()), timing_ms=timer.finish())
-
-
-@dataclass
-class ClassifiedSweep:
-    """`LidarSegmenter.classify`'s result: the sweep's points (N, 4), which were segmented, their (valid, classes)
-    logits (None when no point was valid), and the running stage timer."""
-    points: np.ndarray
-    valid: np.ndarray
-    logits: torch.Tensor | None
-    timer: StageTimer
