@@ -27,6 +27,19 @@ def _flat_int_arrays(**named_values) -> list[np.ndarray]:
     return [array.ravel() for array in arrays.values()]
 
 
+def _unique_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """np.unique(values, return_inverse=True, return_counts=True) of non-negative integers, by counting instead of
+    sorting when their range is not much larger than their number (segment keys of an image or a sweep)."""
+    top = int(values.max(initial=-1)) + 1
+    if top > 4 * len(values) + 65536:
+        return np.unique(values, return_inverse=True, return_counts=True)
+    counts = np.bincount(values, minlength=top)
+    keys = np.flatnonzero(counts)
+    position = np.zeros(top, np.int64)
+    position[keys] = np.arange(len(keys))
+    return keys, position[values], counts[keys]
+
+
 def _check_target_classes(target: np.ndarray, num_classes: int, ignore_index: int) -> None:
     bad = (target < 0) | (target >= num_classes)
     if bad.any():
@@ -177,7 +190,7 @@ class PanopticQuality:
         if (instance < 0).any():
             raise ValueError('instance ids must be non-negative')
         stride = int(instance.max(initial=0)) + 1
-        keys, index = np.unique(semantic[labelled] * stride + instance[labelled], return_inverse=True)
+        keys, index, _ = _unique_counts(semantic[labelled] * stride + instance[labelled])
         segment = np.full(semantic.shape, -1, np.int64)
         segment[labelled] = index
         return segment, keys // stride, keys % stride
@@ -208,7 +221,7 @@ class PanopticQuality:
         pred_index = np.where(pred_segment < 0, n_pred, pred_segment)
         gt_area = np.bincount(gt_index, minlength=n_gt + 1)[:n_gt]
         pred_area = np.bincount(pred_index, minlength=n_pred + 1)[:n_pred]
-        pairs, intersection = np.unique(gt_index * (n_pred + 1) + pred_index, return_counts=True)
+        pairs, _, intersection = _unique_counts(gt_index * (n_pred + 1) + pred_index)
         pair_gt, pair_pred = np.divmod(pairs, n_pred + 1)
         on_void = (pair_gt == n_gt) & (pair_pred < n_pred)
         pred_on_void = np.bincount(pair_pred[on_void], weights=intersection[on_void], minlength=n_pred)

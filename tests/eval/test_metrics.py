@@ -13,7 +13,7 @@ from PIL import Image
 from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardIndex
 from torchmetrics.detection import PanopticQuality as TorchPanopticQuality
 
-from perception.eval.metrics import ConfusionMatrix, PanopticQuality
+from perception.eval.metrics import ConfusionMatrix, PanopticQuality, _unique_counts
 
 IGNORE = 255
 TOLERANCE = 1e-6
@@ -499,3 +499,11 @@ def test_semantickitti_thing_instance_zero_is_an_ordinary_segment():
     cityscapes = PanopticQuality(3, thing_ids=[KITTI_CAR, KITTI_PERSON], rules='cityscapes')
     cityscapes.update(car, no_instance, car, no_instance)
     assert cityscapes.compute()['things']['n'] == 0
+
+
+@pytest.mark.parametrize('high', [50, 10**9])  # counted / sorted (a range much larger than the values' number)
+def test_unique_by_counting_is_numpys_unique(high):
+    values = np.random.default_rng(0).integers(0, high, 5000)
+    for got, expected in zip(_unique_counts(values), np.unique(values, return_inverse=True, return_counts=True)):
+        np.testing.assert_array_equal(got, expected)
+    assert [len(part) for part in _unique_counts(np.zeros(0, np.int64))] == [0, 0, 0]
