@@ -34,10 +34,12 @@ def generate_launch_description():
                  ('~/output/labels', '/perception/camera/labels'),
                  ('~/output/confidence', '/perception/camera/confidence'),
                  ('~/output/overlay', '/perception/camera/overlay'),
-                 ('~/output/panoptic', '/perception/camera/panoptic')]),
+                 ('~/output/panoptic', '/perception/camera/panoptic'),
+                 ('~/input/lidar_accepted', '/perception/lidar/accepted')]),
         Node(package='perception', executable='lidar_segmentation', name='lidar_segmentation', output='screen',
              parameters=params, remappings=[
-                 ('~/input/points', points), ('~/output/points', '/perception/lidar/points')]),
+                 ('~/input/points', points), ('~/output/points', '/perception/lidar/points'),
+                 ('~/output/accepted', '/perception/lidar/accepted')]),
         Node(package='perception', executable='fusion', name='fusion', output='screen', parameters=params,
              remappings=[
                  ('~/input/points', '/perception/lidar/points'), ('~/input/camera_info', camera_info),

@@ -6,6 +6,13 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 WEIGHTS_DIR = PACKAGE_DIR / 'weights'
 
 
+def weights_file(name: str | Path) -> Path:
+    """`name` itself when it is an existing file or has a folder part, else the shipped weights file of that name
+    (perception/weights/NAME: e.g. lidar_sparse_fast.pt)."""
+    path = Path(name)
+    return path if path.exists() or path.parent != Path('.') else WEIGHTS_DIR / path
+
+
 @lru_cache(maxsize=1)
 def share_dir() -> Path:
     """The package's share directory.

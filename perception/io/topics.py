@@ -28,6 +28,7 @@ CAMERA_CONFIDENCE = '/perception/camera/confidence'
 CAMERA_OVERLAY = '/perception/camera/overlay'
 CAMERA_PANOPTIC = '/perception/camera/panoptic'
 LIDAR_LABELED = '/perception/lidar/points'
+LIDAR_ACCEPTED = '/perception/lidar/accepted'  # std_msgs/Header of each sweep the LiDAR node starts to segment
 SCENE = '/perception/scene'
 SCENE_MARKERS = '/perception/scene_markers'
 DIAGNOSTICS = '/diagnostics'

@@ -61,12 +61,18 @@ class PerceptionNode(Node):
                 self.reject(name, error)
         return guarded
 
-    def latest_only(self, name: str, process, setup=None):
-        """A subscription callback that hands each `name` message to a worker thread running `process(msg)` on the
-        newest one (LatestOnlyWorker); replaced messages count as dropped."""
+    def worker(self, name: str, process, setup=None) -> LatestOnlyWorker:
+        """A thread running `process(msg)` on the newest submitted `name` message (LatestOnlyWorker); replaced
+        messages count as dropped, exceptions as rejected; stopped with the node."""
         worker = LatestOnlyWorker(lambda msg, _received: process(msg), self.health.dropped,
                                   lambda _msg, error: self.reject(name, error), setup, name=f'{self.get_name()}')
         self.workers.append(worker)
+        return worker
+
+    def latest_only(self, name: str, process, setup=None):
+        """A subscription callback that hands each `name` message to a `worker` running `process(msg)` on the
+        newest one."""
+        worker = self.worker(name, process, setup)
 
         def submit(msg) -> None:
             worker.submit(msg)  # first: once counted as received, a message is pending or being processed

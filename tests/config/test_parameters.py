@@ -2,6 +2,7 @@
 import ast
 import dataclasses
 import json
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -17,7 +18,7 @@ from perception.core.fusion.sync import SyncConfig
 from perception.core.lidar.instances import ClusteringConfig
 from perception.core.lidar.segmenter import LidarSegmenterConfig
 from perception.core.parameters import load_parameters, schema_parameters, validate
-from perception.paths import PACKAGE_DIR, config_path
+from perception.paths import PACKAGE_DIR, WEIGHTS_DIR, config_path, weights_file
 
 
 def test_parameter_file_satisfies_its_schema():
@@ -68,3 +69,12 @@ def test_core_config_defaults_are_the_parameter_file_values():
 def test_core_configs_are_built_by_keyword_only(config):
     """A reordered field can never swap two values silently."""
     assert all(f.kw_only for f in dataclasses.fields(config))
+
+
+def test_a_bare_weights_name_is_a_shipped_file_and_a_path_is_itself(tmp_path, monkeypatch):
+    assert weights_file('lidar_sparse_fast.pt') == WEIGHTS_DIR / 'lidar_sparse_fast.pt'
+    assert weights_file('lidar_sparse_fast.pt').is_file()
+    assert weights_file(tmp_path / 'mine.pt') == tmp_path / 'mine.pt'  # a folder part: as given, even if missing
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'local.pt').write_bytes(b'')
+    assert weights_file('local.pt') == Path('local.pt')  # an existing file in the working folder wins

@@ -9,12 +9,14 @@ import pytest
 
 rclpy = pytest.importorskip('rclpy')
 from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
-from sensor_msgs.msg import PointCloud2  # noqa: E402
-from std_msgs.msg import Float64  # noqa: E402
+from sensor_msgs.msg import Image, PointCloud2  # noqa: E402
+from std_msgs.msg import Float64, Header  # noqa: E402
 
 from live import cloud_message, live_node, small_cloud, wait_until  # noqa: E402
 from perception.io import topics as T  # noqa: E402
-from perception.msgs.codec import pointcloud2_to_array  # noqa: E402
+from perception.msgs.codec import array_to_image, pointcloud2_to_array  # noqa: E402
+from perception.msgs.types import make_header, stamp_to_ns  # noqa: E402
+from perception.nodes.camera_segmentation import CameraSegmentationNode  # noqa: E402
 from perception.nodes.lidar_segmentation import LidarSegmentationNode  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(120)]
@@ -131,3 +133,37 @@ def test_silence_is_an_error_and_fresh_input_within_budget_is_ok(ros_context):
         assert seen_ok, [(s.level, s.message) for s in statuses]
         assert {'input_age_ms', 'total_ms', 'inference_ms', 'processed'} <= {kv.key for kv in processed_ok[0].values}
         assert outputs
+
+
+def test_the_camera_segments_only_the_frames_of_the_sweeps_the_lidar_takes(ros_context):
+    with live_node(ros_context, CameraSegmentationNode, 'camera_segmentation') as (node, harness):
+        images = harness.publisher(Image, T.CAMERA_IMAGE)
+        accepted = harness.publisher(Header, T.LIDAR_ACCEPTED)
+        labels = harness.record(Image, T.CAMERA_LABELS)
+        assert wait_until(lambda: images.get_subscription_count() and accepted.get_subscription_count()
+                          and node.outputs['labels'].get_subscription_count(), 30)
+        stamps = [now_ns(node) + i * 10**8 for i in range(6)]
+        accepted.publish(make_header(harness.types, 'lidar', stamps[0]))  # the sweep before its frame
+        assert wait_until(lambda: node.following.last_accepted_ns is not None, 10)
+        image = np.random.default_rng(0).integers(0, 256, (48, 64, 3), np.uint8)
+        for stamp in stamps[:5]:
+            images.publish(array_to_image(harness.types, image, 'rgb8', 'camera', stamp))
+            time.sleep(0.05)
+        assert wait_until(lambda: node.health.totals['received'] == 5, 10)
+        accepted.publish(make_header(harness.types, 'lidar', stamps[4]))  # the frame before its sweep
+        assert wait_until(lambda: len(labels) == 2, 30), [stamp_to_ns(m.header.stamp) for _, m in labels]
+        time.sleep(0.3)  # nothing else comes
+        assert [stamp_to_ns(m.header.stamp) for _, m in labels] == [stamps[0], stamps[4]]
+        assert node.counters['frames_skipped_following_lidar'] == 3 and node.health.totals['dropped'] == 0
+
+
+def test_the_lidar_announces_each_sweep_it_takes(ros_context):
+    with live_node(ros_context, LidarSegmentationNode, 'lidar_segmentation') as (node, harness):
+        points = harness.publisher(PointCloud2, T.LIDAR_POINTS)
+        accepted = harness.record(Header, T.LIDAR_ACCEPTED)
+        outputs = harness.record(PointCloud2, T.LIDAR_LABELED)
+        assert wait_until(lambda: points.get_subscription_count() and node.accepted.get_subscription_count(), 30)
+        stamp = now_ns(node)
+        points.publish(cloud_message(harness.types, small_cloud(), stamp))
+        assert wait_until(lambda: outputs, 30)
+        assert [stamp_to_ns(m.stamp) for _, m in accepted] == [stamp] and accepted[0][0] <= outputs[0][0]

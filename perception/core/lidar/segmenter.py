@@ -15,7 +15,7 @@ from perception.core.device import StageTimer, select_device
 from perception.core.lidar.instances import ClusteringConfig, cluster_instances
 from perception.core.parameters import section
 from perception.models.lidar_net import BACKENDS, LidarNetInfo, build_lidar_net, load_lidar_net, save_lidar_net
-from perception.paths import WEIGHTS_DIR
+from perception.paths import WEIGHTS_DIR, weights_file
 from perception.preprocessing.voxelize import (POINT_FEATURES, GridChunks, PointBatch, check_features, collate,
                                                grid_chunks, valid_point_mask, voxelize)
 from perception.taxonomy import Taxonomy, load_taxonomy
@@ -122,7 +122,7 @@ class LidarModel:
 @dataclass(frozen=True, kw_only=True)
 class LidarSegmenterConfig:
     backend: str = 'sparse'  # 'sparse' or 'pointnet2'
-    weights: str | None = None  # None: the shipped weights of the backend
+    weights: str | None = None  # None: the shipped weights of the backend; a bare name: a shipped file (weights_file)
     voxel_size: float | None = None  # None: the voxel size the weights were trained with
     min_range: float = 1.0  # metres from the sensor; closer points (the ego vehicle) are not segmented
     max_range: float = 100.0
@@ -162,7 +162,8 @@ class LidarSegmenter:
             raise ValueError('need 0 <= min_range < max_range')
         self.config = config
         self.device = select_device(config.device)
-        self.model = LidarModel.load(config.weights or default_weights(config.backend), self.device).for_inference()
+        weights = weights_file(config.weights) if config.weights else default_weights(config.backend)
+        self.model = LidarModel.load(weights, self.device).for_inference()
         if self.model.backend != config.backend:
             raise ValueError(f'the weights are for the {self.model.backend!r} backend, not {config.backend!r}')
         if config.voxel_size is not None:
