@@ -169,4 +169,3 @@ def test_dbscan_gives_separated_cars_their_own_ids():
     assert len(set(first_car)) == len(set(second_car)) == len(set(person_points)) == 1
     assert len({first_car[0], second_car[0], person_points[0]}) == 3 and 0 not in instance[:901]
     assert not instance[901:].any()
-
