@@ -53,6 +53,14 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = 25
     return 1.0 - ((2.0 * intersection + smooth) / (total + smooth)).mean()
 
 
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Knowledge distillation (Hinton et al. 2015): KL(teacher || student) of the class distributions of (N, C)
+    logits softened by `temperature`, times temperature^2 so its gradients keep their scale; mean over the N rows."""
+    return temperature ** 2 * F.kl_div(F.log_softmax(student_logits / temperature, dim=1),
+                                       F.log_softmax(teacher_logits / temperature, dim=1),
+                                       log_target=True, reduction='batchmean')
+
+
 class SegmentationLoss(nn.Module):
     """Weighted cross-entropy, focal when focal_gamma > 0, plus dice_weight x Dice loss.
 

@@ -28,7 +28,7 @@ from perception.core.lidar.segmenter import BACKENDS, LidarModel, default_weight
 from perception.eval.metrics import ConfusionMatrix
 from perception.io.point_clouds import read_sweep, sweep_paths
 from perception.io.semantickitti import frame_paths, list_frames, read_frame
-from perception.models.losses import WEIGHTING_METHODS, SegmentationLoss, class_weights
+from perception.models.losses import WEIGHTING_METHODS, SegmentationLoss, class_weights, distillation_loss
 from perception.models.sparse_unet import SparseUNet, SparseUNetConfig
 from perception.preprocessing.voxelize import (POINT_FEATURES, PointBatch, collate, grid_chunks, valid_point_mask,
                                                voxelize)
@@ -41,6 +41,7 @@ from perception.train.common import (TrainRun, adamw_one_cycle, add_training_arg
 # Per backend: (voxel size or grid cell in metres, learning rate, batch size).
 BACKEND_DEFAULTS = {'sparse': (0.15, 4e-3, 2), 'pointnet2': (0.1, 2e-3, 2)}
 MAX_RANGE_WEIGHT = 5.0  # --range-weighting: a point at 5x the reference range or beyond weighs 5x a near one
+DISTILLATION_TEMPERATURE = 2.0  # --distill: both class distributions softened by this before they are compared
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -78,6 +79,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                              'does not depend on one sensor\'s reflectance scale; default: all)')
     parser.add_argument('--init', type=Path, help='fine-tune these weights of the same backend (a feature they '
                                                   'read and --features leaves out is dropped: sparse only)')
+    parser.add_argument('--distill', type=Path, metavar='WEIGHTS',
+                        help='also learn the per-point class distribution of this trained model of the same voxel '
+                             'size and inputs (knowledge distillation; e.g. the model --init slims)')
+    parser.add_argument('--distill-weight', type=float, default=1.0, help='weight of the distillation loss')
     adapt = parser.add_argument_group('self-training on unlabelled real sweeps (--adapt, needs --init)')
     adapt.add_argument('--adapt', type=Path, nargs='+', metavar='DIR',
                        help='folders of real sweeps (.bin, .npz, .pcd): a mean teacher labels them, the student '
@@ -108,6 +113,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error('--channels must be positive, --point-channels non-negative')
     if args.adapt and not args.init:
         parser.error('--adapt needs --init (the model whose labels it starts from)')
+    if args.distill_weight < 0:
+        parser.error('--distill-weight must be non-negative')
     return args
 
 
@@ -331,6 +338,17 @@ def _build_model(args, num_classes: int) -> LidarModel:
                             features=args.features)
 
 
+def _distillation_teacher(args, student: LidarModel, device) -> LidarModel:
+    """The --distill model for inference; ValueError unless it reads the student's voxels and features."""
+    teacher = LidarModel.load(args.distill, device)
+    if (teacher.backend, teacher.voxel_size, teacher.features) != (student.backend, student.voxel_size,
+                                                                    student.features):
+        raise ValueError(f'{args.distill} ({teacher.backend}, {teacher.voxel_size} m, {" ".join(teacher.features)}) '
+                         f'does not read what the student reads ({student.backend}, {student.voxel_size} m, '
+                         f'{" ".join(student.features)})')
+    return teacher.for_inference()
+
+
 def _fine_tuned(args) -> LidarModel:
     """The --init weights as a model reading --features (its own voxel size and hyper-parameters)."""
     trained = LidarModel.load(args.init)
@@ -375,6 +393,7 @@ def main(argv=None) -> int:
         val = LidarSweeps(args.data, val_sequences, args.min_range, args.max_range)
         model = _build_model(args, taxonomy.num_classes).to(device)
         weights = class_weights(label_counts(train, taxonomy.num_classes), args.class_weighting).to(device)
+        teacher = _distillation_teacher(args, model, device) if args.distill else None
         if args.adapt:
             real_sweeps = [path for folder in args.adapt for path in sweep_paths(folder)]
             if not real_sweeps:
@@ -400,7 +419,12 @@ def main(argv=None) -> int:
         network.train()
         batch = batch.to(device)
         weight = range_weights(batch.coord, args.range_weighting) if args.range_weighting else None
-        loss = loss_fn(network(batch), batch.label, weight)
+        logits = network(batch)
+        loss = loss_fn(logits, batch.label, weight)
+        if teacher is not None:
+            with torch.no_grad():
+                target = teacher.network(batch)
+            loss = loss + args.distill_weight * distillation_loss(logits, target, DISTILLATION_TEMPERATURE)
         if adaptation is not None:
             loss = loss + args.adapt_weight * adaptation.loss(scheduler.last_epoch)
         return loss
@@ -427,6 +451,9 @@ def main(argv=None) -> int:
                               'last_thresholds': {name: round(float(t), 3) for name, t in
                                                   zip(taxonomy.names, adaptation.thresholds.cpu())}}
     meta = provenance(started, data, results)
+    if args.distill:
+        meta['distilled_from'] = {'weights': str(args.distill), 'weight': args.distill_weight,
+                                  'temperature': DISTILLATION_TEMPERATURE}
     if args.init:
         initial = LidarModel.load(args.init)
         meta['initialised_from'] = {'weights': str(args.init), 'model_config': asdict(initial.network.config),

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from perception.models.losses import SegmentationLoss, class_weights, dice_loss
+from perception.models.losses import SegmentationLoss, class_weights, dice_loss, distillation_loss
 from perception.models.pointnet2 import PointNet2, PointNet2Config
 from perception.models.sparse_unet import SparseUNet, SparseUNetConfig, spconv
 from perception.preprocessing.voxelize import collate, grid_chunks, voxelize
@@ -185,3 +185,20 @@ def test_class_weights_favour_rare_classes():
     assert class_weights(counts, 'none').tolist() == [1.0] * 4
     with pytest.raises(ValueError):
         class_weights(counts, 'median')
+
+
+def test_distillation_loss_is_zero_at_the_teacher_and_pulls_the_student_to_it():
+    torch.manual_seed(0)
+    teacher = torch.randn(50, 6) * 3
+    assert distillation_loss(teacher, teacher, 2.0).item() == pytest.approx(0.0, abs=1e-6)
+    student = torch.zeros(50, 6, requires_grad=True)
+    optimizer = torch.optim.Adam([student], lr=0.1)
+    losses = []
+    for _ in range(200):
+        loss = distillation_loss(student, teacher, 2.0)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.01 * losses[0]
+    assert (student.argmax(dim=1) == teacher.argmax(dim=1)).all()

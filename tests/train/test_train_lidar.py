@@ -152,3 +152,10 @@ def test_fine_tuning_without_intensity_records_the_features(kitti_root, tmp_path
     assert record['initialised_from']['model_config']['channels'] == [8, 16]
     assert _train(kitti_root, tmp_path / 'wider', 'sparse', '--steps', '1', '--init', str(base),
                   '--channels', '8', '32')[0] == 1
+    # ... and learns from the unslimmed model; a teacher that reads other inputs is refused
+    code, distilled = _train(kitti_root, tmp_path / 'distilled', 'sparse', '--steps', '1', '--init', str(base),
+                             '--channels', '8', '12', '--distill', str(base))
+    assert code == 0 and yaml.safe_load(distilled.with_suffix('.yaml').read_text())['distilled_from']['weights'] \
+        == str(base)
+    assert _train(kitti_root, tmp_path / 'mismatch', 'sparse', '--steps', '1', '--init', str(base),
+                  '--distill', str(out))[0] == 1  # out reads x y z range, the student all five features
