@@ -341,8 +341,8 @@ def _build_model(args, num_classes: int) -> LidarModel:
 def _distillation_teacher(args, student: LidarModel, device) -> LidarModel:
     """The --distill model for inference; ValueError unless it reads the student's voxels and features."""
     teacher = LidarModel.load(args.distill, device)
-    if (teacher.backend, teacher.voxel_size, teacher.features) != (student.backend, student.voxel_size,
-                                                                    student.features):
+    reads = (teacher.backend, teacher.voxel_size, teacher.features)
+    if reads != (student.backend, student.voxel_size, student.features):
         raise ValueError(f'{args.distill} ({teacher.backend}, {teacher.voxel_size} m, {" ".join(teacher.features)}) '
                          f'does not read what the student reads ({student.backend}, {student.voxel_size} m, '
                          f'{" ".join(student.features)})')
