@@ -1,11 +1,11 @@
 """The live graph (perception-drive, real DDS) fed the default demo drive at 10 Hz, against the real-time targets of
 issue 14: at least 3 scenes/s sustained, end-to-end latency p95 at most 700 ms, and the last 100 frames' latency no
 higher than the first 100's. Frames are stamped with the wall clock when published; latency is publication to
-scene reception. Beside the first and last 100 frames' latency it gives the LiDAR's own processing time
-over the same frames (a later part of the drive with more voxels takes longer without any queueing). Per node it
-reports what /diagnostics counted (inputs dropped by latest-only processing, rejected,
-LiDAR-only scenes) and the median stage times over the run, and the load average before and after (other work on
-the machine makes every number here pessimistic).
+scene reception. Beside the first and last 100 frames' latency it gives the LiDAR's own processing time over the
+same frames (a later part of the drive with more voxels takes longer without any queueing). Per node it reports
+what /diagnostics counted (inputs dropped by latest-only processing, rejected, LiDAR-only scenes) and the median
+stage times over the run, and the load average before and after (other work on the machine makes every number here
+pessimistic).
 
     .venv/bin/python benchmarks/bench_live.py [--bag rosbags/sim3000_300] [--frames 300] [--rate 10]
         [--params P] [--before COMMIT]
