@@ -3,8 +3,9 @@ validation frames (the Cityscapes and SemanticKITTI exports of the same drives) 
 its configured key-frame policy along each drive, so consecutive frames are propagated. Counts each modality's
 confusion on the LiDAR points the camera sees, scores the fused mIoU per camera weight (the LiDAR's weight is the
 unit) and writes the best weight and both confusions together to perception/weights/fusion.yaml, the calibration
-the fusion reads (core.fusion.calibration). Prints camera-only, LiDAR-only and fused mIoU with and without the
-confusions at the chosen weight, and fused mIoU per camera weight.
+the fusion reads (core.fusion.calibration), recording the weights files of the pair it calibrated. Prints
+camera-only, LiDAR-only and fused mIoU with and without the confusions at the chosen weight, and fused mIoU per
+camera weight.
 
     perception-sim --split val --sequences 4 --frames 25 --cityscapes data/fusion_val/cityscapes \
         --semantickitti data/fusion_val/semantickitti                                  # consecutive frames
@@ -28,6 +29,7 @@ from perception.core.parameters import load_parameters, section
 from perception.eval.metrics import ConfusionMatrix
 from perception.io import cityscapes, semantickitti
 from perception.splits import load_splits
+from perception.paths import WEIGHTS_DIR
 from perception.taxonomy import load_taxonomy
 from perception.train.common import provenance
 
@@ -35,6 +37,11 @@ from perception.train.common import provenance
 FRAME_PERIOD_NS = 100_000_000  # the simulator's 10 Hz
 CAMERA_WEIGHTS = (0.25, 0.5, 0.75, 1.0, 1.5)
 LIDAR_WEIGHT = 1.0  # the unit the camera's weight is chosen against
+
+
+def model_name(weights: Path) -> str:
+    """A shipped weights file by its name, any other by its path."""
+    return weights.name if weights.parent == WEIGHTS_DIR else str(weights)
 
 
 def paired_frames(cityscapes_root: Path, kitti_root: Path, split: str):
@@ -119,7 +126,10 @@ def main(argv=None) -> int:
                'with calibration': score(samples, config(chosen, True), taxonomy.num_classes),
                'fused mIoU by camera weight': by_weight, 'points': int(sum(len(s[0]) for s in samples))}
     record = provenance(started, {'cityscapes': str(args.cityscapes), 'semantickitti': str(args.semantickitti),
-                                  'split': args.split, 'frames': len(frames)}, results)
+                                  'split': args.split, 'frames': len(frames),
+                                  'models': {'camera': model_name(camera.config.weights),
+                                             'lidar': model_name(lidar.weights)}},
+                        results)
     write_calibration(args.out, config(chosen, True).calibration, record)
     for name, values in results.items():
         print(f'{name}: {values}')

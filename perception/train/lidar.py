@@ -54,7 +54,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_training_arguments(parser, steps=3000, batch_size=None, lr=None, run_dir=None, out=None, checkpoint_every=100,
                            unset={'batch_size': 'default: 2', 'lr': 'default: 4e-3 sparse, 2e-3 pointnet2',
                                   'run_dir': 'default: outputs/train/lidar_BACKEND',
-                                  'out': 'default: the shipped weights of the backend'})
+                                  'out': 'default: the shipped default weights of the backend'})
     parser.add_argument('--weight-decay', type=float, default=1e-2)
     parser.add_argument('--loss', choices=('ce', 'focal', 'ce+dice'), default='ce+dice')
     parser.add_argument('--class-weighting', choices=WEIGHTING_METHODS, default='inverse_sqrt')
