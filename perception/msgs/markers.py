@@ -1,6 +1,7 @@
 """RViz markers of the scene's instances: one translucent box in the class colour and one text label each."""
+import math
+
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from perception.core.fusion.scene import InstanceBox
 from perception.msgs.types import MessageTypes, make_header
@@ -14,7 +15,7 @@ NO_BYTES = np.zeros(0, np.uint8)
 def _marker(types: MessageTypes, header, namespace: str, marker_id: int, kind: int, action: int = ADD,
             position=(0.0, 0.0, 0.0), yaw: float = 0.0, scale=(1.0, 1.0, 1.0), colour=(1.0, 1.0, 1.0, 1.0),
             text: str = ''):
-    qx, qy, qz, qw = (float(q) for q in Rotation.from_euler('z', yaw).as_quat())
+    qx, qy, qz, qw = 0.0, 0.0, math.sin(yaw / 2), math.cos(yaw / 2)  # the rotation by yaw about z
     return types.Marker(
         header=header, ns=namespace, id=int(marker_id), type=kind, action=action,
         pose=types.Pose(position=types.Point(x=float(position[0]), y=float(position[1]), z=float(position[2])),
