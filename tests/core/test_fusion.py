@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import yaml
 
+from perception.core.camera.segmenter import CameraSegmenterConfig
 from perception.core.clouds import unpack_rgb
 from perception.core.fusion.calibration import FusionCalibration, load_calibration, write_calibration
 from perception.core.fusion.fuse import FusionConfig, fuse_labels, fuse_scene, merge_instances
@@ -13,6 +14,7 @@ from perception.core.fusion.projection import project_to_image
 from perception.core.fusion.scene import instance_boxes, scene_points
 from perception.core.fusion.sync import StampMatcher, SyncConfig
 from perception.core.geometry import CameraIntrinsics, invert_transform
+from perception.core.lidar.segmenter import LidarSegmenterConfig
 from perception.core.parameters import load_parameters
 from perception.io import semantickitti
 from perception.paths import WEIGHTS_DIR
@@ -145,6 +147,15 @@ def test_matcher_never_stalls_without_camera():
     matcher.add_sweep(100_000_000, 'b', received_ns=100_000_000)
     assert [s for _, s, _ in matcher.ready(now_ns=550_000_000)] == ['a']
     assert [(s, c) for _, s, c in matcher.ready(now_ns=0, flush=True)] == [('b', None)]
+
+
+def test_the_shipped_calibration_is_for_the_models_the_graph_loads_by_default():
+    """Changing a default model without recalibrating the fusion (perception-train fusion) fails here."""
+    record = yaml.safe_load((WEIGHTS_DIR / 'fusion.yaml').read_text())['record']
+    lidar = LidarSegmenterConfig.from_parameters(load_parameters('lidar_segmentation'))
+    camera = CameraSegmenterConfig.from_parameters(load_parameters('camera_segmentation'))
+    assert record['data']['models'] == {'camera': camera.weights.name, 'lidar': lidar.weights_path().name}
+    assert camera.weights.parent == lidar.weights_path().parent == WEIGHTS_DIR
 
 
 def test_the_node_reads_weights_and_confusions_from_one_calibration_file(tmp_path):

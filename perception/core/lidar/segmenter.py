@@ -143,6 +143,10 @@ class LidarSegmenterConfig:
                    min_range=parameters['range.min'], max_range=parameters['range.max'], device=model['device'],
                    clustering=ClusteringConfig(**section(parameters, 'instances')))
 
+    def weights_path(self) -> Path:
+        """The weights file this configuration loads."""
+        return weights_file(self.weights) if self.weights else default_weights(self.backend)
+
 
 @dataclass
 class LidarSegmentation:
@@ -168,7 +172,7 @@ class LidarSegmenter:
             raise ValueError('need 0 <= min_range < max_range')
         self.config = config
         self.device = select_device(config.device)
-        self.weights = weights_file(config.weights) if config.weights else default_weights(config.backend)
+        self.weights = config.weights_path()
         self.model = LidarModel.load(self.weights, self.device).for_inference()
         if self.model.backend != config.backend:
             raise ValueError(f'the weights are for the {self.model.backend!r} backend, not {config.backend!r}')
