@@ -96,9 +96,8 @@ def invert_transform(T: np.ndarray) -> np.ndarray:
 
 
 def apply_transform(T: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Apply a 4x4 transform to (N, 3) points. (R @ points.T).T: numpy's matmul is ~4x slower the other way round
-    for (N, 3) @ (3, 3) (measured: 35 vs 8 ms for a 124k-point sweep)."""
-    return np.ascontiguousarray((T[:3, :3] @ np.asarray(points).T).T) + T[:3, 3]
+    """Apply a 4x4 transform to (N, 3) points."""
+    return points @ T[:3, :3].T + T[:3, 3]
 
 
 def project_points(points_camera: np.ndarray, camera: CameraIntrinsics, min_depth: float = 0.1):

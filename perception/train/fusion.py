@@ -28,8 +28,8 @@ from perception.core.lidar.segmenter import LidarSegmenter, LidarSegmenterConfig
 from perception.core.parameters import load_parameters, section
 from perception.eval.metrics import ConfusionMatrix
 from perception.io import cityscapes, semantickitti
-from perception.splits import load_splits
 from perception.paths import WEIGHTS_DIR
+from perception.splits import load_splits
 from perception.taxonomy import load_taxonomy
 from perception.train.common import provenance
 
@@ -39,9 +39,9 @@ CAMERA_WEIGHTS = (0.25, 0.5, 0.75, 1.0, 1.5)
 LIDAR_WEIGHT = 1.0  # the unit the camera's weight is chosen against
 
 
-def model_name(weights: Path) -> str:
+def model_name(weights: Path | None) -> str:
     """A shipped weights file by its name, any other by its path."""
-    return weights.name if weights.parent == WEIGHTS_DIR else str(weights)
+    return weights.name if weights is not None and weights.parent == WEIGHTS_DIR else str(weights)
 
 
 def paired_frames(cityscapes_root: Path, kitti_root: Path, split: str):
@@ -128,7 +128,7 @@ def main(argv=None) -> int:
     record = provenance(started, {'cityscapes': str(args.cityscapes), 'semantickitti': str(args.semantickitti),
                                   'split': args.split, 'frames': len(frames),
                                   'models': {'camera': model_name(camera.config.weights),
-                                             'lidar': model_name(lidar.weights)}},
+                                             'lidar': model_name(lidar.config.weights_path())}},
                         results)
     write_calibration(args.out, config(chosen, True).calibration, record)
     for name, values in results.items():

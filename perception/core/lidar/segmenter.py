@@ -172,8 +172,7 @@ class LidarSegmenter:
             raise ValueError('need 0 <= min_range < max_range')
         self.config = config
         self.device = select_device(config.device)
-        self.weights = config.weights_path()
-        self.model = LidarModel.load(self.weights, self.device).for_inference()
+        self.model = LidarModel.load(config.weights_path(), self.device).for_inference()
         if self.model.backend != config.backend:
             raise ValueError(f'the weights are for the {self.model.backend!r} backend, not {config.backend!r}')
         if config.voxel_size is not None:
