@@ -6,7 +6,9 @@ front 90 degrees. Real references: the kitti_raw_0001 sweeps (road: ground-plane
 vehicle's track, 4-40 m; wall: vertical planar neighbourhoods 2.2-8 m above the road; vegetation: scattered
 neighbourhoods 1-10 m above it), the KITTI object Car/Van boxes and the SqueezeSeg car labels (car). Simulated:
 the same regions by ground truth. Other LiDAR models: intensity scale and zero share beside the real VLP-32C and
-OS1-64 sweeps of RELLIS-3D. Camera: mean brightness and saturation, sky colour, road brightness and texture
+OS1-64 sweeps of RELLIS-3D, and ground roughness (median residual of a plane fitted per 2 m cell crossed by
+three or more rings, 4-30 m) of grass and paved ground in the labelled OS1-64 sweep beside simulated terrain and
+road. Camera: mean brightness and saturation, sky colour, road brightness and texture
 contrast (robust spread of the band-passed road, 1-8 pixels, over its brightness), beside CamVid (labelled),
 nuScenes front and KITTI images.
 
@@ -38,6 +40,9 @@ LIDAR_ROWS = ('points per sweep', 'zero share', 'median', 'road median', 'road z
 OTHER_SENSORS = {  # simulated model: the real sweep of that sensor in ../shared/data (RELLIS-3D, off-road), and a
     'vlp32c': ('rellis3d_example/vel000104.bin', 1),  # factor that shows its intensity scale in the table
     'os1_64': ('rellis3d_example/000104.bin', 1000)}
+OS1_RELLIS_LABELS, OS1_BEAMS = 'rellis3d_example/000104.label', 64  # its points are stored azimuth-major
+ROUGHNESS_CELL, ROUGHNESS_RANGE, ROUGHNESS_MIN_POINTS, ROUGHNESS_MIN_RINGS = 2.0, (4.0, 30.0), 12, 3
+RELLIS_GROUND = {'grass': [3], 'paved': [23]}  # RELLIS-3D ontology: grass; concrete
 CAMERA_ROWS = ('brightness', 'saturation', 'sky R', 'sky G', 'sky B', 'sky saturation', 'road brightness',
                'road texture contrast')
 
@@ -102,6 +107,40 @@ def lidar_row(sweeps: list, region_values: dict, car_share: list) -> dict:
     if car_share:
         row['car share (front 90 deg)'] = float(np.mean(car_share))
     return row
+
+
+def ground_roughness(xyz: np.ndarray, ring: np.ndarray, mask: np.ndarray) -> float:
+    """Median (cm) over 2 m cells crossed by several rings of the residual std of a plane fitted to the masked
+    points (cells of one ring lie on the beam's cone, which any plane fits)."""
+    distance = np.hypot(xyz[:, 0], xyz[:, 1])
+    keep = mask & (distance > ROUGHNESS_RANGE[0]) & (distance < ROUGHNESS_RANGE[1])
+    xyz, ring = xyz[keep], ring[keep]
+    _, cell = np.unique(np.floor(xyz[:, :2] / ROUGHNESS_CELL).astype(np.int64), axis=0, return_inverse=True)
+    residuals = []
+    for index in range(cell.max() + 1 if len(cell) else 0):
+        inside = cell.ravel() == index
+        if inside.sum() < ROUGHNESS_MIN_POINTS or len(np.unique(ring[inside])) < ROUGHNESS_MIN_RINGS:
+            continue
+        design = np.c_[xyz[inside, :2], np.ones(int(inside.sum()))]
+        coefficients, *_ = np.linalg.lstsq(design, xyz[inside, 2], rcond=None)
+        residuals.append(np.std(xyz[inside, 2] - design @ coefficients))
+    return 100 * float(np.median(residuals)) if residuals else float('nan')
+
+
+def roughness_rows(root: Path, seed: int) -> list:
+    """Ground roughness of the labelled RELLIS-3D OS1-64 sweep (grass, concrete) and of a simulated OS1-64 sweep
+    (terrain, road), in cm."""
+    from perception.sim.simulator import DriveSimulator, SensorRig
+    real = read_sweep(root / OTHER_SENSORS['os1_64'][0])[:, :3].astype(float)
+    labels = np.fromfile(root / OS1_RELLIS_LABELS, np.uint32) & 0xFFFF
+    ring = np.arange(len(real)) % OS1_BEAMS
+    frame = DriveSimulator(seed, 1, SensorRig.from_config(lidar='os1_64')).frame(0)
+    xyz = np.stack([frame.points[a] for a in 'xyz'], 1).astype(float)
+    ids = load_taxonomy().id_of
+    return [{'measure': f'os1_64 {name} roughness (cm)',
+             'real LiDAR': ground_roughness(real, ring, np.isin(labels, RELLIS_GROUND[name])),
+             'simulated': ground_roughness(xyz, frame.points['ring'], frame.point_semantic == ids(simulated))}
+            for name, simulated in (('grass', 'terrain'), ('paved', 'road'))]
 
 
 def sensor_rows(root: Path, seed: int) -> list:
@@ -268,6 +307,7 @@ def main():
     rows = [{'measure': name, **{source: values.get(name, '') for source, values in lidar.items()}}
             for name in LIDAR_ROWS]
     rows += sensor_rows(args.data, args.seeds[0])
+    rows += roughness_rows(args.data, args.seeds[0])
     rows += [{'measure': name, **{source: values.get(name, '') for source, values in camera.items()}}
              for name in CAMERA_ROWS]
     publish(args.name, rows, {'seeds': args.seeds, 'frames': args.frames, 'lidar_model': args.lidar,

@@ -13,6 +13,10 @@ from perception.sim.sensors import Raycaster, texture_coordinates
 
 POINT = [('x', '<f4'), ('y', '<f4'), ('z', '<f4'), ('intensity', '<f4'), ('ring', '<u2')]
 GLASS_SURFACES = 4  # a beam crosses at most this many glass faces (both faces of a car's two windows)
+# a loose layer (grass): returns come from a height up to twice the drive's pile height, mostly shared over patches
+# of PILE_PATCH_M (tufts, bumps), PILE_PER_RETURN of it per return (blades); only on ground-facing surfaces, and no
+# beam is pulled back more than MAX_PILE_PULL_M (grazing beams)
+PILE_PATCH_M, PILE_PER_RETURN, PILE_MIN_NORMAL_Z, MAX_PILE_PULL_M = 0.8, 0.1, 0.7, 2.0
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,8 @@ class Reflectance:
     zero: np.ndarray         # share of returns without a reflectance (specular, dark, wet)
     transmit: np.ndarray     # share of beams that pass through (glass)
     penetration: np.ndarray  # mean depth (m) beams reach into the material before returning (foliage)
+    pile: np.ndarray         # mean height (m) of a loose layer above the surface (grass), before the drive's factor
+    pile_factor: tuple       # (low, high): each drive's pile heights times a log-uniform factor in this range
     patch_m: float
     grazing: float           # reflectance * cos(incidence) at which half of the returns have no reflectance
     grazing_steepness: float
@@ -134,22 +140,25 @@ class Reflectance:
         def column(key, default=0.0):
             return np.array([float(materials[m.name.lower()].get(key, default)) for m in M], np.float64)
         return cls(column('median'), column('spread'), column('patch'), column('zero'), column('transmit'),
-                   column('penetration'),
+                   column('penetration'), column('pile'), tuple(float(f) for f in document['pile_factor']),
                    float(document['patch_m']), float(document['grazing']['reflectance']),
                    float(document['grazing']['steepness']), float(document['weak']), dict(randomise))
 
-    def for_drive(self, rng: np.random.Generator, randomise: bool) -> 'DriveReflectance':
+    def for_drive(self, rng: np.random.Generator, randomise: bool,
+                  cover_rng: np.random.Generator | None = None) -> 'DriveReflectance':
         """The drive's response: calibrated as configured, or with every material's median, zero share and the
-        sensor gain and gamma drawn anew (wide enough that absolute intensity does not identify a class)."""
+        sensor gain and gamma drawn anew (wide enough that absolute intensity does not identify a class). The
+        height of loose layers (grass) is the drive's in either case, drawn from `cover_rng` (default `rng`)."""
         n = len(self.median)
+        pile = self.pile * float(np.exp((cover_rng or rng).uniform(*np.log(self.pile_factor))))
         if not randomise:
-            return DriveReflectance(self, self.median, self.zero, 1.0, 1.0)
+            return DriveReflectance(self, self.median, self.zero, 1.0, 1.0, pile)
         r = self.randomise
         median = self.median * np.exp(rng.normal(0, r['material_log_sigma'], n))
         zero = np.clip(self.zero * np.exp(rng.uniform(*np.log(r['zero_factor']), n)), 0, 0.95)
         gain = float(np.exp(rng.uniform(*np.log(r['gain']))))
         gamma = float(np.exp(rng.uniform(*np.log(r['gamma']))))
-        return DriveReflectance(self, np.clip(median, 0.01, 1.0), zero, gain, gamma)
+        return DriveReflectance(self, np.clip(median, 0.01, 1.0), zero, gain, gamma, pile)
 
 
 @dataclass(frozen=True)
@@ -160,6 +169,7 @@ class DriveReflectance:
     zero: np.ndarray
     gain: float
     gamma: float
+    pile: np.ndarray   # per material: this drive's mean height (m) of its loose layer (grass)
 
     def sample(self, hits, rng: np.random.Generator, seed: int) -> np.ndarray:
         """Reflectance in [0, 1] of each hit (hits that missed get 0): the material's median, a factor per
@@ -191,6 +201,22 @@ def _cast_through_glass(caster: Raycaster, origin: np.ndarray, directions: np.nd
     return hits
 
 
+def _pile_pull(hits, directions: np.ndarray, origin: np.ndarray, pile: np.ndarray, rng: np.random.Generator,
+               seed: int) -> np.ndarray:
+    """How much earlier (m, along the beam) each beam returns because a loose layer (grass) stands on the
+    surface it hit: real lawns and verges are rough (RELLIS-3D grass: 2.7 cm median residual of a plane fitted per
+    2 m cell, concrete 0.1 cm), where a mesh is flat."""
+    height = pile[hits.material]
+    on = np.flatnonzero(hits.hit & (height > 0) & (hits.normal[:, 2] > PILE_MIN_NORMAL_Z) & (directions[:, 2] < 0))
+    pull = np.zeros(len(height))
+    if len(on):
+        xy = origin[:2] + directions[on, :2] * hits.t[on, None]
+        tuft = value_noise(xy[:, 0] / PILE_PATCH_M, xy[:, 1] / PILE_PATCH_M, seed + 107)
+        stop = 2 * height[on] * ((1 - PILE_PER_RETURN) * tuft + PILE_PER_RETURN * rng.random(len(on)))
+        pull[on] = np.minimum(stop / -directions[on, 2], np.minimum(MAX_PILE_PULL_M, hits.t[on]))
+    return pull
+
+
 def scan_lidar(caster: Raycaster, spec: LidarSpec, response: DriveReflectance, world_T_lidar: np.ndarray,
                rng: np.random.Generator, texture_seed: int):
     """Ray-cast one sweep. Returns points in the lidar frame as a structured array (x, y, z, intensity, ring)
@@ -206,7 +232,8 @@ def scan_lidar(caster: Raycaster, spec: LidarSpec, response: DriveReflectance, w
     n = len(hits.t)
 
     penetration = rng.exponential(1.0, n) * response.model.penetration[hits.material]  # into a tree's crown
-    distance = hits.t + penetration + rng.normal(0, spec.range_noise, n)
+    distance = hits.t + penetration - _pile_pull(hits, directions, world_T_lidar[:3, 3], response.pile, rng,
+                                                 texture_seed) + rng.normal(0, spec.range_noise, n)
     cos_incidence = np.clip(np.abs(np.einsum('ij,ij->i', hits.normal, directions)), 1e-3, 1)
     reflectance = response.sample(hits, rng, texture_seed)
     # the detection limit falls with the returned power (~ reflectance / range^2)

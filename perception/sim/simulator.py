@@ -90,7 +90,8 @@ class DriveSimulator:
         rig = rig or SensorRig.from_config()
         drive_rng = np.random.default_rng([seed, 1, 0])  # per-drive sensor draws (frames use [seed, index])
         self.rig = replace(rig, base_T_lidar=jittered_mounting(rig.base_T_lidar, rig.mount_jitter, drive_rng))
-        self.reflectance = rig.reflectance.for_drive(drive_rng, rig.randomise)
+        # ground cover from its own stream, so that the camera's draws after it stay those of earlier versions
+        self.reflectance = rig.reflectance.for_drive(drive_rng, rig.randomise, np.random.default_rng([seed, 1, 1]))
         self.look = CameraLook.for_drive(drive_rng, rig.camera_looks, rig.camera_randomise if rig.randomise else None)
         self.world = build_world(seed, frames / self.rig.rate_hz)
         self.caster = Raycaster(self.world.static)

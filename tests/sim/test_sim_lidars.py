@@ -16,7 +16,7 @@ from perception.sim.sensors import Raycaster
 from perception.sim.simulator import DriveSimulator, SensorRig
 
 SENSORS = sorted(load_lidars().sensors)
-ROAD, CAR, BUILDING = 0, 15, 3
+ROAD, CAR, BUILDING, TERRAIN = 0, 15, 3, 11
 
 
 def _sweep(static, lidar: str, seed: int = 0, height: float = 1.73, randomise: bool = False):
@@ -123,6 +123,32 @@ def test_glass_passes_most_beams():
     ahead = (np.abs(azimuth) < np.radians(10)) & (elevation > np.radians(-9))  # beams that meet pane and wall
     transmit = SensorRig.from_config().reflectance.transmit[M.GLASS]
     assert (semantic[ahead] == BUILDING).mean() == pytest.approx(transmit, abs=0.08)
+
+
+def test_grass_returns_stand_above_the_ground_and_asphalt_lies_flat():
+    """A flat plane, grass left of the sensor and asphalt right: asphalt returns lie on the plane; grass returns come
+    from the blades above it, on average the drive's pile height and never above twice it, varying between
+    neighbouring returns (rough) where asphalt's do not; each drive has its own grass height."""
+    corners = {side: (np.array([[-60.0, 0, 0], [60, 0, 0]]), np.array([[-60.0, 60 * side, 0], [60, 60 * side, 0]]))
+               for side in (1, -1)}
+    ground = concat([tagged(*strip(*corners[1]), TERRAIN, 0, M.GRASS, (0.2, 0.5, 0.2)),
+                     tagged(*strip(*corners[-1][::-1]), ROAD, 0, M.ASPHALT, (0.3, 0.3, 0.3))])
+    rig = SensorRig.from_config()
+    pile = rig.reflectance.for_drive(np.random.default_rng(0), False).pile
+    assert pile[M.ASPHALT] == 0 and pile[M.GRASS] > 0
+    _, points, semantic = _sweep(ground, 'hdl64e_kitti')
+    height = points['z'] + 1.73  # above the plane (range noise: about 1 cm here)
+    near = (np.hypot(points['x'], points['y']) > 5) & (np.hypot(points['x'], points['y']) < 15)
+    grass, asphalt = height[near & (semantic == TERRAIN)], height[near & (semantic == ROAD)]
+    assert np.abs(asphalt).max() < 0.04 and len(grass) > 1000 and len(asphalt) > 1000
+    assert grass.mean() == pytest.approx(pile[M.GRASS], rel=0.3)
+    assert grass.min() > -0.04 and grass.max() < 2 * pile[M.GRASS] + 0.04
+    assert np.std(np.diff(grass)) > 3 * np.std(np.diff(asphalt))
+    factor = rig.reflectance.pile_factor
+    heights = [rig.reflectance.for_drive(np.random.default_rng(s), False).pile[M.GRASS] for s in range(20)]
+    assert len(set(heights)) == 20
+    assert factor[0] * rig.reflectance.pile[M.GRASS] <= min(heights) < max(heights) \
+        <= factor[1] * rig.reflectance.pile[M.GRASS]
 
 
 def test_randomisation_moves_material_responses_between_drives_but_not_labels():
