@@ -302,14 +302,16 @@ class Agent:
                 parts.append(self.person.walking(phase))
         mesh = concat(parts)
         c, s = np.cos(yaw), np.sin(yaw)
-        T = np.array([[c, -s, 0, x], [s, c, 0, y], [0, 0, 1, 0], [0, 0, 0, 1.0]])
+        T = np.array([[c, -s, 0, x], [s, c, 0, y], [0, 0, 1, self.path.height], [0, 0, 0, 1.0]])
         return mesh.transformed(T)
 
 
 class Path:
-    """Constant-speed motion; subclasses give the pose at a travelled distance."""
+    """Constant-speed motion; subclasses give the pose at a travelled distance. `height`: of the surface the
+    agent stands on (a crowned lane, a sidewalk)."""
     speed: float
     start: float
+    height: float
 
     def distance(self, t: float) -> float:
         return self.start + self.speed * t
@@ -327,6 +329,7 @@ class RoutePath(Path):
     speed: float
     d: float
     reverse: bool = False
+    height: float = 0.0
 
     def pose(self, t: float):
         x, y, heading = self.route.pose(self.distance(t), self.d)
@@ -340,6 +343,7 @@ class LinePath(Path):
     yaw: float
     speed: float
     start: float = 0.0
+    height: float = 0.0
 
     def pose(self, t: float):
         travelled = self.distance(t)

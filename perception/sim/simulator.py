@@ -99,9 +99,13 @@ class DriveSimulator:
         self.world_T_odom = self.world_T_base(0.0)
 
     def world_T_base(self, t: float) -> np.ndarray:
+        """The ego's pose: in its lane, on the crowned carriageway and rolled by its cross slope."""
         x, y, heading = self.world.route.pose(self.world.ego_distance(t), self.world.ego_lane)
-        c, s = np.cos(heading), np.sin(heading)
-        return np.array([[c, -s, 0, x], [s, c, 0, y], [0, 0, 1, 0], [0, 0, 0, 1.0]])
+        section = self.world.section
+        roll = np.arctan(section.crown / -section.right_edge)  # the ego's lane rises towards the centreline
+        c, s, cr, sr = np.cos(heading), np.sin(heading), np.cos(roll), np.sin(roll)
+        return np.array([[c, -s * cr, s * sr, x], [s, c * cr, -c * sr, y], [0, sr, cr, float(section.surface(
+            self.world.ego_lane))], [0, 0, 0, 1.0]])
 
     def frame(self, index: int) -> SimFrame:
         if not 0 <= index < self.frames:

@@ -168,4 +168,5 @@ def furniture(builder: WorldBuilder, route: Route, section: CrossSection, spans:
                 if rng.random() < BIKE_RACK_PROBABILITY:
                     for k in range(rng.integers(*BIKES_PER_RACK)):
                         parked(builder, route, s + BIKE_SPACING * k,
-                               edge + side * (section.sidewalk - BIKE_RACK_FROM_OUTER_EDGE), 'bicycle', yaw=np.pi / 2)
+                               edge + side * (section.sidewalk - BIKE_RACK_FROM_OUTER_EDGE), 'bicycle', yaw=np.pi / 2,
+                               height=section.kerb)

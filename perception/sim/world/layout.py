@@ -55,13 +55,14 @@ class World:
 def build_world(seed: int, duration: float) -> World:
     """The street world for one drive of `duration` seconds."""
     rng = np.random.default_rng(seed)
+    profile_rng = np.random.default_rng([seed, 2])  # street profiles (crowns): their own stream
     speed_mean = rng.uniform(*EGO_MEAN_SPEED)
     ego_speed = (speed_mean, rng.uniform(0, min(MAX_EGO_SPEED_SWING, speed_mean - MIN_EGO_SPEED,
                                                 MAX_EGO_SPEED - speed_mean)),
                  rng.uniform(*EGO_SPEED_PERIOD), rng.uniform(0, 2 * np.pi))
     behind = ROUTE_BEHIND
     route = Route.random(rng, behind + MAX_EGO_SPEED * duration + ROUTE_AHEAD)
-    section = CrossSection.random(rng)
+    section = CrossSection.random(rng, profile_rng)
     builder = WorldBuilder(rng)
     ego_lane = section.lane_centre(section.lanes - 1, -1)
 
@@ -72,7 +73,7 @@ def build_world(seed: int, duration: float) -> World:
                            b - JUNCTION_CLEAR_OF_BENDS, rng.uniform(*JUNCTION_SPACING)):
             if not crossings or s - crossings[-1] > MIN_JUNCTION_DISTANCE:
                 crossings.append(float(s))
-    cross_sections = [CrossSection.random(rng) for _ in crossings]
+    cross_sections = [CrossSection.random(rng, profile_rng) for _ in crossings]
     gaps = [(s - c.half_width - c.sidewalk, s + c.half_width + c.sidewalk) for s, c in zip(crossings, cross_sections)]
     marking_gaps = [(a - MARKING_GAP_MARGIN, b + MARKING_GAP_MARGIN) for a, b in gaps]
     zone_gaps = [(a - ZONE_GAP_MARGIN, b + ZONE_GAP_MARGIN) for a, b in gaps]

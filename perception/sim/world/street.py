@@ -1,7 +1,7 @@
 """Streets: the cross-section (lanes, bike and parking lanes, sidewalks), the road with its markings, parking
 lanes, sidewalks, crosswalks, and the ground around. Positions are street coordinates: s along the centreline,
 d across it (d > 0 is left; traffic drives on the right), in metres."""
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -19,6 +19,10 @@ PARKING_LANE_WIDTH, PARKING_RIGHT_PROBABILITY, PARKING_LEFT_PROBABILITY = 2.3, 0
 SIDEWALK_WIDTH = (2.0, 4.5)
 KERB_HEIGHT = (0.1, 0.18)                          # sidewalk surface above the road
 VERGE_PROBABILITY, VERGE_WIDTH, VERGE_MIN_SIDEWALK = 0.3, (0.8, 2.0), 2.8  # a grass strip along the kerb
+# the carriageway is crowned: it falls from the centreline to both kerbs at about this cross slope (design guides:
+# 1.5-2.5 %; in the KITTI raw 0001 sweeps the ground falls ~15 cm from the ego's lane to 8 m left of it), the crown
+# staying below the sidewalks
+CROSS_SLOPE, MAX_CROWN_OF_KERB = (0.005, 0.03), 0.9
 
 GROUND_CELL, GROUND_HEIGHT = 25.0, -0.05          # the terrain grid below everything
 PARKING_BRIGHTENING = (1.15, 1.5)                 # parking lanes: lighter asphalt
@@ -47,18 +51,33 @@ class CrossSection:
     sidewalk: float       # from the kerb to the frontage, verge included
     kerb: float           # height of the sidewalk above the road
     verge: float          # width of the grass strip along the kerb, 0 if none
+    crown: float = 0.0    # height of the centreline above the kerb-side edges of the carriageway
 
     @classmethod
-    def random(cls, rng: np.random.Generator) -> 'CrossSection':
+    def random(cls, rng: np.random.Generator, profile_rng: np.random.Generator | None = None) -> 'CrossSection':
+        """A drawn cross-section; the crown from `profile_rng` (default `rng`), so that adding it left the
+        layout every seed draws from `rng` as it was."""
         sidewalk = rng.uniform(*SIDEWALK_WIDTH)
         verge = rng.uniform(*VERGE_WIDTH) if sidewalk >= VERGE_MIN_SIDEWALK and rng.random() < VERGE_PROBABILITY \
             else 0.0
-        return cls(lane_width=rng.uniform(*LANE_WIDTH),
-                   lanes=int(rng.choice(LANES_PER_DIRECTION, p=LANES_PROBABILITIES)),
-                   bike_lane=BIKE_LANE_WIDTH if rng.random() < BIKE_LANE_PROBABILITY else 0.0,
-                   parking_right=PARKING_LANE_WIDTH if rng.random() < PARKING_RIGHT_PROBABILITY else 0.0,
-                   parking_left=PARKING_LANE_WIDTH if rng.random() < PARKING_LEFT_PROBABILITY else 0.0,
-                   sidewalk=sidewalk, kerb=rng.uniform(*KERB_HEIGHT), verge=min(verge, sidewalk - 1.5))
+        section = cls(lane_width=rng.uniform(*LANE_WIDTH),
+                      lanes=int(rng.choice(LANES_PER_DIRECTION, p=LANES_PROBABILITIES)),
+                      bike_lane=BIKE_LANE_WIDTH if rng.random() < BIKE_LANE_PROBABILITY else 0.0,
+                      parking_right=PARKING_LANE_WIDTH if rng.random() < PARKING_RIGHT_PROBABILITY else 0.0,
+                      parking_left=PARKING_LANE_WIDTH if rng.random() < PARKING_LEFT_PROBABILITY else 0.0,
+                      sidewalk=sidewalk, kerb=rng.uniform(*KERB_HEIGHT), verge=min(verge, sidewalk - 1.5))
+        slope = (profile_rng or rng).uniform(*CROSS_SLOPE)
+        crown = min(slope * (section.left_edge - section.right_edge) / 2, MAX_CROWN_OF_KERB * section.kerb)
+        return replace(section, crown=crown)
+
+    def surface(self, d):
+        """Height of the street's surface at lateral offset d: the crowned carriageway, the sidewalks beside it
+        (kerb high), the ground beyond (0)."""
+        d = np.asarray(d, float)
+        edge = np.where(d >= 0, self.left_edge, -self.right_edge)
+        across = np.abs(d) / edge
+        return np.where(across <= 1, self.crown * (1 - across),
+                        np.where(np.abs(d) <= edge + self.sidewalk, self.kerb, 0.0))
 
     @property
     def right_edge(self) -> float:
@@ -98,16 +117,19 @@ def street(builder: WorldBuilder, route: Route, section: CrossSection, s0, s1, s
     rng = builder.rng
     lanes_right = -(section.lanes * section.lane_width + section.bike_lane)
     lanes_left = section.lanes * section.lane_width
-    builder.add(*strip(route.polyline(s0, s1, lanes_left, 0.0), route.polyline(s0, s1, lanes_right, 0.0)),
-                'road', M.ASPHALT, builder.asphalt)
+
+    def along(a, b, d, above=0.0):  # a line on the street's surface
+        return route.polyline(a, b, d, float(section.surface(d)) + above)
+    for left, right in ((lanes_left, 0.0), (0.0, lanes_right)):  # the two halves of the crowned carriageway
+        builder.add(*strip(along(s0, s1, left), along(s0, s1, right)), 'road', M.ASPHALT, builder.asphalt)
     parking_colour = builder.asphalt * rng.uniform(*PARKING_BRIGHTENING)
     for a, b in spans_without(s0, s1, sidewalk_gaps):  # parking lanes stop where sidewalks do
         if section.parking_right:
-            builder.add(*strip(route.polyline(a, b, lanes_right, 0.0), route.polyline(a, b, section.right_edge, 0.0)),
-                        'parking', M.ASPHALT, parking_colour)
+            builder.add(*strip(along(a, b, lanes_right), along(a, b, section.right_edge)), 'parking', M.ASPHALT,
+                        parking_colour)
         if section.parking_left:
-            builder.add(*strip(route.polyline(a, b, section.left_edge, 0.0), route.polyline(a, b, lanes_left, 0.0)),
-                        'parking', M.ASPHALT, parking_colour)
+            builder.add(*strip(along(a, b, section.left_edge), along(a, b, lanes_left)), 'parking', M.ASPHALT,
+                        parking_colour)
     # markings (offset, solid, yellow): centre line, lane separators, edge lines, gapped at crossings
     lines = [(0.0, section.lanes == 2, rng.random() < YELLOW_CENTRE_LINE_PROBABILITY)]
     if section.lanes == 2:
@@ -118,8 +140,8 @@ def street(builder: WorldBuilder, route: Route, section: CrossSection, s0, s1, s
             colour = YELLOW_PAINT if yellow else WHITE_PAINT
             dashes = [(a, b)] if solid else [(x, min(x + DASH_LENGTH, b)) for x in np.arange(a, b, DASH_PERIOD)]
             for d0, d1 in dashes:
-                builder.add(*strip(route.polyline(d0, d1, d + MARKING_HALF_WIDTH, MARKING_HEIGHT),
-                                   route.polyline(d0, d1, d - MARKING_HALF_WIDTH, MARKING_HEIGHT)),
+                builder.add(*strip(along(d0, d1, d + MARKING_HALF_WIDTH, MARKING_HEIGHT),
+                                   along(d0, d1, d - MARKING_HALF_WIDTH, MARKING_HEIGHT)),
                             'road', M.PAINT, colour)
     paver = PAVERS[rng.integers(len(PAVERS))]
     kerb_stone = np.asarray(KERB_STONE) * rng.uniform(0.85, 1.1)
@@ -135,21 +157,23 @@ def street(builder: WorldBuilder, route: Route, section: CrossSection, s0, s1, s
                 builder.slab(route, a, b, edge + side * KERB_STONE_WIDTH, verge_end, KERB_BOTTOM,
                              section.kerb + VERGE_RISE, 'terrain', M.GRASS, builder.grass)
             for s in np.arange(a + rng.uniform(*DRAIN_START), b, rng.uniform(*DRAIN_SPACING)):
-                size = np.array(DRAIN_SIZE) / 2
-                builder.add(*builder.place(route, s, edge - side * DRAIN_KERB_OFFSET,
-                                           box((-size[1], -size[0], 0), (size[1], size[0], COVER_HEIGHT))),
-                            'road', M.METAL, IRON)
+                size, d = np.array(DRAIN_SIZE) / 2, edge - side * DRAIN_KERB_OFFSET
+                z = float(section.surface(d))
+                cover = box((-size[1], -size[0], z), (size[1], size[0], z + COVER_HEIGHT))
+                builder.add(*builder.place(route, s, d, cover), 'road', M.METAL, IRON)
     for s in np.arange(s0 + rng.uniform(*MANHOLE_START), s1, rng.uniform(*MANHOLE_SPACING)):
         d = section.lane_centre(int(rng.integers(section.lanes)), rng.choice([-1, 1])) \
             + rng.uniform(-1, 1) * MANHOLE_LATERAL
-        builder.add(*builder.place(route, s, d, cylinder(MANHOLE_RADIUS, 0.0, COVER_HEIGHT, resolution=16)), 'road',
-                    M.METAL, IRON)
+        z = float(section.surface(d))
+        builder.add(*builder.place(route, s, d, cylinder(MANHOLE_RADIUS, z, z + COVER_HEIGHT, resolution=16)),
+                    'road', M.METAL, IRON)
 
 
 def crosswalk(builder: WorldBuilder, route: Route, section: CrossSection, s0: float, s1: float):
     """Zebra stripes across the whole road from s0 to s1."""
     for d in np.arange(section.right_edge + CROSSWALK_FIRST_STRIPE, section.left_edge - CROSSWALK_END_MARGIN,
                        CROSSWALK_STRIPE_PITCH):
-        builder.add(*strip(route.polyline(s0, s1, d + CROSSWALK_STRIPE_HALF_WIDTH, CROSSWALK_HEIGHT),
-                           route.polyline(s0, s1, d - CROSSWALK_STRIPE_HALF_WIDTH, CROSSWALK_HEIGHT)),
+        left, right = d + CROSSWALK_STRIPE_HALF_WIDTH, d - CROSSWALK_STRIPE_HALF_WIDTH
+        builder.add(*strip(route.polyline(s0, s1, left, float(section.surface(left)) + CROSSWALK_HEIGHT),
+                           route.polyline(s0, s1, right, float(section.surface(right)) + CROSSWALK_HEIGHT)),
                     'road', M.PAINT, WHITE_PAINT)

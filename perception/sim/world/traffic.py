@@ -47,10 +47,11 @@ def vehicle(builder: WorldBuilder, kind: str, path: A.Path) -> A.Agent:
     return A.Agent(kind, path, body, A.person(rng, rider, builder.ids['rider']), seat, instances=(ride, rider))
 
 
-def parked(builder: WorldBuilder, route: Route, s: float, d: float, kind: str, yaw: float = 0.0):
-    """A standing vehicle (or a riderless bicycle) at street position (s, d), turned by `yaw`."""
+def parked(builder: WorldBuilder, route: Route, s: float, d: float, kind: str, yaw: float = 0.0, height: float = 0.0):
+    """A standing vehicle (or a riderless bicycle) at street position (s, d), turned by `yaw`, on a surface at
+    `height`."""
     x, y, heading = route.pose(s, d)
-    path = A.LinePath((float(x), float(y)), float(heading) + yaw, 0.0)
+    path = A.LinePath((float(x), float(y)), float(heading) + yaw, 0.0, height=height)
     if kind == 'bicycle':
         instance = builder.instance()
         builder.agents.append(A.Agent('bicycle', path, A.bicycle(builder.rng, instance), instances=(instance,)))
@@ -64,14 +65,16 @@ def pedestrian(builder: WorldBuilder, path: A.Path):
                                   stride=builder.rng.uniform(*PEDESTRIAN_STRIDE)))
 
 
-def platoon(builder: WorldBuilder, route: Route, d: float, speed: float, first: float, last: float, kinds,
-            probabilities, gap=PLATOON_GAP):
+def platoon(builder: WorldBuilder, route: Route, section: CrossSection, d: float, speed: float, first: float,
+            last: float, kinds, probabilities, gap=PLATOON_GAP):
     """Vehicles at one speed in one lane from street position `first` to `last` (reversed for speed < 0)."""
     s = first
+    height = float(section.surface(d))
     while s < last:
         kind = str(builder.rng.choice(kinds, p=probabilities))
         half = A.LENGTH_MARGIN[kind] / 2
-        builder.agents.append(vehicle(builder, kind, A.RoutePath(route, s + half, speed, d, reverse=speed < 0)))
+        builder.agents.append(vehicle(builder, kind, A.RoutePath(route, s + half, speed, d, reverse=speed < 0,
+                                                                 height=height)))
         s += 2 * half + builder.rng.uniform(*gap)
 
 
@@ -85,18 +88,19 @@ def main_traffic(builder: WorldBuilder, route: Route, section: CrossSection, ego
     for lane in range(section.lanes):
         d = section.lane_centre(lane, -1)
         if lane == ego_lane:
-            platoon(builder, route, d, v_max + rng.uniform(*AHEAD_SPEED_MARGIN), ego_start + rng.uniform(*AHEAD_START),
-                    end, *TRAFFIC)
+            platoon(builder, route, section, d, v_max + rng.uniform(*AHEAD_SPEED_MARGIN),
+                    ego_start + rng.uniform(*AHEAD_START), end, *TRAFFIC)
             slow = max(BEHIND_MIN_SPEED, v_min - rng.uniform(*BEHIND_SPEED_MARGIN))
-            platoon(builder, route, d, slow, start, ego_start - BEHIND_CLEARANCE - rng.uniform(*BEHIND_SPREAD)
-                    - BEHIND_TAIL, *TRAFFIC)
+            platoon(builder, route, section, d, slow, start,
+                    ego_start - BEHIND_CLEARANCE - rng.uniform(*BEHIND_SPREAD) - BEHIND_TAIL, *TRAFFIC)
         else:
-            platoon(builder, route, d, rng.uniform(*LANE_SPEED), start + rng.uniform(*LANE_START), end, *TRAFFIC)
-        platoon(builder, route, section.lane_centre(lane, 1), -rng.uniform(*LANE_SPEED),
+            platoon(builder, route, section, d, rng.uniform(*LANE_SPEED), start + rng.uniform(*LANE_START), end,
+                    *TRAFFIC)
+        platoon(builder, route, section, section.lane_centre(lane, 1), -rng.uniform(*LANE_SPEED),
                 start + rng.uniform(*LANE_START), end, *TRAFFIC, gap=ONCOMING_GAP)
     if section.bike_lane:
         d = -(section.lanes * section.lane_width + section.bike_lane / 2)
-        platoon(builder, route, d, rng.uniform(*CYCLIST_SPEED), start + rng.uniform(*CYCLIST_START), end,
+        platoon(builder, route, section, d, rng.uniform(*CYCLIST_SPEED), start + rng.uniform(*CYCLIST_START), end,
                 ('cyclist',), (1.0,), gap=CYCLIST_GAP)
     for side, width in ((-1, section.parking_right), (1, section.parking_left)):
         if width:
@@ -105,7 +109,7 @@ def main_traffic(builder: WorldBuilder, route: Route, section: CrossSection, ego
                 for s in np.arange(a + PARKING_MARGIN, b - PARKING_MARGIN, PARKING_PITCH):
                     if rng.random() < PARKING_OCCUPANCY:
                         parked(builder, route, s, d, str(rng.choice(PARKED[0], p=PARKED[1])),
-                               yaw=0.0 if side < 0 else np.pi)
+                               yaw=0.0 if side < 0 else np.pi, height=float(section.surface(d)))
     for side in (-1, 1):
         edge = section.edge(side)
         for a, b in spans:
@@ -113,7 +117,8 @@ def main_traffic(builder: WorldBuilder, route: Route, section: CrossSection, ego
                 d = edge + side * rng.uniform(PEDESTRIAN_KERB_OFFSET, section.sidewalk - PEDESTRIAN_OUTER_MARGIN)
                 walking = rng.random() >= STANDING_PROBABILITY
                 speed = rng.uniform(*WALKING_SPEED) * rng.choice([-1, 1]) if walking else 0.0
-                pedestrian(builder, A.RoutePath(route, float(s), speed, float(d), reverse=speed < 0))
+                pedestrian(builder, A.RoutePath(route, float(s), speed, float(d), reverse=speed < 0,
+                                                height=section.kerb))
 
 
 def cross_traffic(builder: WorldBuilder, main: Route, main_section: CrossSection, crossing: Route,
@@ -133,19 +138,20 @@ def cross_traffic(builder: WorldBuilder, main: Route, main_section: CrossSection
                 kind = str(rng.choice(TRAFFIC[0], p=TRAFFIC[1]))
                 half = A.LENGTH_MARGIN[kind] / 2
                 builder.agents.append(vehicle(builder, kind, A.RoutePath(crossing, s - direction * half, 0.0, d,
-                                                                         reverse=direction < 0)))
+                                                                         reverse=direction < 0,
+                                                                         height=float(section.surface(d)))))
                 s -= direction * (2 * half + rng.uniform(*QUEUE_GAP))
             speed = rng.uniform(*CROSSING_SPEED)
             if direction > 0:
-                platoon(builder, crossing, d, speed, exit_ + rng.uniform(*CROSSING_EXIT_SPREAD), crossing.s[-1],
-                        *TRAFFIC)
+                platoon(builder, crossing, section, d, speed, exit_ + rng.uniform(*CROSSING_EXIT_SPREAD),
+                        crossing.s[-1], *TRAFFIC)
             else:
-                platoon(builder, crossing, d, -speed, crossing.s[0], exit_ - rng.uniform(*CROSSING_EXIT_SPREAD),
-                        *TRAFFIC)
+                platoon(builder, crossing, section, d, -speed, crossing.s[0],
+                        exit_ - rng.uniform(*CROSSING_EXIT_SPREAD), *TRAFFIC)
     for s in (g0 - WAITING_OFFSET, g1 + WAITING_OFFSET):
         for side in (-1, 1):
             if rng.random() < WAITING_PROBABILITY:
                 d = main_section.edge(side) + side * rng.uniform(WAITING_KERB_OFFSET,
                                                                  main_section.sidewalk - WAITING_OUTER_MARGIN)
                 pedestrian(builder, A.RoutePath(main, s + rng.normal(0, WAITING_SPREAD), 0.0, d,
-                                                reverse=rng.random() < 0.5))  # facing either way
+                                                reverse=rng.random() < 0.5, height=main_section.kerb))

@@ -114,7 +114,8 @@ def zone(builder: WorldBuilder, route: Route, kind: str, s0: float, s1: float, d
             for s in np.arange(s0 + BAY_END_MARGIN, s1 - BAY_END_MARGIN, BAY_PITCH):
                 if rng.random() < BAY_OCCUPANCY:
                     kind_ = 'car' if rng.random() < CAR_SHARE else 'other-vehicle'
-                    parked(builder, route, s, d_front + side * row, kind_, yaw=np.pi / 2 * rng.choice([-1, 1]))
+                    parked(builder, route, s, d_front + side * row, kind_, yaw=np.pi / 2 * rng.choice([-1, 1]),
+                           height=LOT_HEIGHT)
         if rng.random() < LOT_FENCE_PROBABILITY:
             fence(builder, route, s0, s1, d_front + side * (lot + LOT_FENCE_BEHIND), rng.uniform(*FENCE_HEIGHT))
         buildings(builder, route, s0, s1, d_front + side * (lot + LOT_BUILDINGS_BEHIND), side, LOT_BUILDING_DEPTH)
