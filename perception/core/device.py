@@ -4,6 +4,7 @@ import time
 from contextlib import contextmanager
 
 import torch
+from threadpoolctl import threadpool_limits
 
 
 def select_device(name: str = 'auto') -> torch.device:
@@ -13,6 +14,14 @@ def select_device(name: str = 'auto') -> torch.device:
     if name.startswith('cuda') and not torch.cuda.is_available():
         raise ValueError(f'device {name!r} requested but CUDA is not available')
     return torch.device(name)
+
+
+def single_threaded_blas() -> threadpool_limits:
+    """Cap this process's BLAS thread pool (OpenBLAS, under numpy) at one thread. Our numpy matrix products are
+    small (N x 3 points by a 3 x 3 rotation): extra BLAS threads gain little even on an idle machine, and beside
+    the model processes they wait for cores (replay of drive 3000 on 2 cores: 2.7 -> 3.0-3.2 frames/s). Called by
+    the graph's and the replay's processes, not on import; as a context manager it restores the setting after."""
+    return threadpool_limits(1, user_api='blas')
 
 
 def use_threads(count: int) -> None:

@@ -8,6 +8,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from std_msgs.msg import Float64
 
+from perception.core.device import single_threaded_blas
 from perception.msgs.diagnostics import NodeHealth, node_diagnostics
 from perception.msgs.types import rclpy_types
 from perception.nodes.worker import LatestOnlyWorker
@@ -107,6 +108,7 @@ class PerceptionNode(Node):
 def spin(node_class, args=None) -> int:
     """Run one node until Ctrl-C or shutdown (the ros2/demos talker pattern); a configuration the node refuses
     is one line on stderr and exit status 1."""
+    single_threaded_blas()
     rclpy.init(args=args)
     node = None
     try:

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from perception.core.camera.segmenter import CameraSegmenter, CameraSegmenterConfig
 from perception.core.clouds import unpack_point_labels
-from perception.core.device import use_threads
+from perception.core.device import single_threaded_blas, use_threads
 from perception.core.fusion.pipeline import CameraOutputs, SceneFusion, SceneFusionConfig
 from perception.core.fusion.sync import StampMatcher
 from perception.core.lidar.segmenter import LidarSegmenter, LidarSegmenterConfig
@@ -53,8 +53,11 @@ class ReplayResult:
     stopped: BaseException | None = None  # what ended the run early (KeyboardInterrupt, BagError); None: complete
 
 
-# Model jobs submitted ahead of the message being written: about two frames of camera and LiDAR work.
-LOOKAHEAD_JOBS = 4
+# Model jobs submitted ahead of the message being written: about three frames of camera and LiDAR work.
+LOOKAHEAD_JOBS = 6
+# LiDAR worker processes: sweeps are independent, so two take alternate sweeps (the LiDAR is the longest job; with
+# one worker the replay waits on it whatever the cores). The camera keeps one: its frames depend on the previous.
+LIDAR_WORKERS = 2
 
 
 def _load_configs(params: Path | None, backend: str | None):
@@ -90,6 +93,7 @@ def _in_worker(kind: str, config, threads: int, job, *args):
     global _WORKER_MODEL
     if _WORKER_MODEL is None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        single_threaded_blas()
         use_threads(threads)
         _WORKER_MODEL = CameraSegmenter(config) if kind == 'camera' else LidarSegmenter(config)
     return job(_WORKER_MODEL, *args)
@@ -137,6 +141,10 @@ class Replay:
         self.samples: dict = {}
 
     def run(self) -> ReplayResult:
+        with single_threaded_blas():  # this process's numpy work waits for cores beside the model workers
+            return self._run()
+
+    def _run(self) -> ReplayResult:
         self.out.mkdir(parents=True, exist_ok=True)
         output_bag = self.out / 'replay'
         with BagReader(self.bag, skip_corrupt=self.skip_corrupt) as reader:
@@ -148,7 +156,8 @@ class Replay:
             total = min(sweeps, self.max_frames or sweeps)
             started = time.perf_counter()
             spawn = multiprocessing.get_context('spawn')  # no fork of a process whose torch threads already run
-            workers = {kind: ProcessPoolExecutor(1, mp_context=spawn) for kind in self.configs} if self.parallel else {}
+            workers = {kind: ProcessPoolExecutor(LIDAR_WORKERS if kind == 'lidar' else 1, mp_context=spawn)
+                       for kind in self.configs} if self.parallel else {}
             with BagWriter(output_bag) as writer:
                 for topic, msgtype in {**reader.topics, **T.OUTPUT_TOPICS}.items():
                     writer.add_topic(topic, msgtype)

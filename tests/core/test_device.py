@@ -1,9 +1,12 @@
-"""Stage timing: per-stage and total milliseconds, synchronising CUDA at the end of every stage."""
+"""Stage timing: per-stage and total milliseconds, synchronising CUDA at the end of every stage; the BLAS
+thread cap of the graph's and replay's processes."""
 import time
 
+import numpy as np
 import torch
+from threadpoolctl import threadpool_info, threadpool_limits
 
-from perception.core.device import StageTimer
+from perception.core.device import StageTimer, single_threaded_blas
 
 
 def test_stages_are_timed_and_listed_stages_start_at_zero():
@@ -26,3 +29,16 @@ def test_cuda_stages_wait_for_the_device(monkeypatch):
     assert len(synchronised) == 2
     StageTimer('cpu').finish()
     assert len(synchronised) == 2
+
+
+def _blas_threads() -> list[int]:
+    return [pool['num_threads'] for pool in threadpool_info() if pool['user_api'] == 'blas']
+
+
+def test_blas_runs_one_thread_inside_and_its_setting_comes_back_after():
+    np.ones((4, 3)) @ np.eye(3)  # numpy's BLAS is loaded
+    with threadpool_limits(2, user_api='blas'):
+        assert _blas_threads() and set(_blas_threads()) == {2}
+        with single_threaded_blas():
+            assert set(_blas_threads()) == {1}
+        assert set(_blas_threads()) == {2}
