@@ -1,7 +1,7 @@
 """Spinning LiDARs as data (config/lidars.yaml) and how surfaces return their beams (the `reflectance` block of
 config/simulator.yaml): beam tables, detection range, glass, incidence and range falloff, zero-reflectance
 returns, the sensor's own intensity scale, and per-drive randomisation of all of it."""
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +45,17 @@ class LidarSpec:
     mount_height: float        # nominal, metres above the ground
     mount_pitch_deg: float     # nominal, positive: nose down
     intensity: IntensityResponse
+    calibration_error_deg: float = 0.0  # 1 sigma of a unit's per-beam elevation error (its lasers' true angles)
+    calibration_error_m: float = 0.0    # 1 sigma of a unit's per-beam range offset
+    elevation_errors_deg: tuple = ()    # this unit's per-beam errors (unit()); empty: an ideal sensor
+    range_errors_m: tuple = ()
+
+    def unit(self, rng: np.random.Generator) -> 'LidarSpec':
+        """One physical sensor of this model: each beam fires at its nominal elevation plus a drawn error and
+        reads ranges with a drawn offset, while the points are computed with the nominal angles (as a driver with
+        the model's calibration table does). Real HDL-64E ground rings step by 2-4 cm from beam to beam."""
+        return replace(self, elevation_errors_deg=tuple(rng.normal(0, self.calibration_error_deg, self.beams)),
+                       range_errors_m=tuple(rng.normal(0, self.calibration_error_m, self.beams)))
 
     @property
     def beams(self) -> int:
@@ -72,7 +83,9 @@ class LidarSpec:
                    float(entry['range_noise']), float(entry['dropout']), float(entry['detection']['range']),
                    float(entry['detection']['reflectance']), float(entry['mount']['height']),
                    float(entry['mount']['pitch_deg']),
-                   IntensityResponse(**{k: float(v) for k, v in entry['intensity'].items()}))
+                   IntensityResponse(**{k: float(v) for k, v in entry['intensity'].items()}),
+                   float(entry.get('calibration_error', {}).get('elevation_deg', 0.0)),
+                   float(entry.get('calibration_error', {}).get('range_m', 0.0)))
 
 
 @dataclass(frozen=True)
@@ -222,18 +235,24 @@ def scan_lidar(caster: Raycaster, spec: LidarSpec, response: DriveReflectance, w
     """Ray-cast one sweep. Returns points in the lidar frame as a structured array (x, y, z, intensity, ring)
     and per-point semantic (uint8) and instance (uint32). Points are ordered by azimuth, then beam; intensity is
     in the sensor's own scale."""
-    elevation = spec.elevations()
     azimuth = np.linspace(np.pi, -np.pi, spec.azimuth_steps, endpoint=False)  # clockwise, starting behind
-    az, el = np.meshgrid(azimuth, elevation, indexing='ij')
-    ring = np.broadcast_to(np.arange(spec.beams, dtype=np.uint16), az.shape).ravel()
-    local = np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], -1).reshape(-1, 3)
-    directions = local @ world_T_lidar[:3, :3].T
+
+    def beam_directions(elevation):
+        az, el = np.meshgrid(azimuth, elevation, indexing='ij')
+        return np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], -1).reshape(-1, 3)
+    ring = np.broadcast_to(np.arange(spec.beams, dtype=np.uint16), (spec.azimuth_steps, spec.beams)).ravel()
+    local = beam_directions(spec.elevations())  # as the sensor reports them
+    true_local = beam_directions(spec.elevations() + np.radians(spec.elevation_errors_deg)) \
+        if spec.elevation_errors_deg else local
+    directions = true_local @ world_T_lidar[:3, :3].T
     hits = _cast_through_glass(caster, world_T_lidar[:3, 3], directions, response.model, rng)
     n = len(hits.t)
 
     penetration = rng.exponential(1.0, n) * response.model.penetration[hits.material]  # into a tree's crown
     distance = hits.t + penetration - _pile_pull(hits, directions, world_T_lidar[:3, 3], response.pile, rng,
                                                  texture_seed) + rng.normal(0, spec.range_noise, n)
+    if spec.range_errors_m:
+        distance = distance + np.asarray(spec.range_errors_m)[ring]
     cos_incidence = np.clip(np.abs(np.einsum('ij,ij->i', hits.normal, directions)), 1e-3, 1)
     reflectance = response.sample(hits, rng, texture_seed)
     # the detection limit falls with the returned power (~ reflectance / range^2)

@@ -89,7 +89,8 @@ class DriveSimulator:
         self.seed, self.frames = seed, frames
         rig = rig or SensorRig.from_config()
         drive_rng = np.random.default_rng([seed, 1, 0])  # per-drive sensor draws (frames use [seed, index])
-        self.rig = replace(rig, base_T_lidar=jittered_mounting(rig.base_T_lidar, rig.mount_jitter, drive_rng))
+        self.rig = replace(rig, base_T_lidar=jittered_mounting(rig.base_T_lidar, rig.mount_jitter, drive_rng),
+                           lidar=rig.lidar.unit(np.random.default_rng([seed, 1, 2])))  # this drive's sensor unit
         # ground cover from its own stream, so that the camera's draws after it stay those of earlier versions
         self.reflectance = rig.reflectance.for_drive(drive_rng, rig.randomise, np.random.default_rng([seed, 1, 1]))
         self.look = CameraLook.for_drive(drive_rng, rig.camera_looks, rig.camera_randomise if rig.randomise else None)

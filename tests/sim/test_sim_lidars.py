@@ -1,6 +1,8 @@
 """LiDAR models as data: every sensor in config/lidars.yaml loads and sweeps its stated beams, field of view and
 firings; the reflectance model lands on its configured statistics on a tiny scene; per-drive mounting and
 randomisation are seeded; the recording names its sensor."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import yaml
@@ -19,8 +21,10 @@ SENSORS = sorted(load_lidars().sensors)
 ROAD, CAR, BUILDING, TERRAIN = 0, 15, 3, 11
 
 
-def _sweep(static, lidar: str, seed: int = 0, height: float = 1.73, randomise: bool = False):
+def _sweep(static, lidar: str, seed: int = 0, height: float = 1.73, randomise: bool = False, unit=None):
     rig = SensorRig.from_config(lidar=lidar, randomise=randomise)
+    if unit is not None:  # a physical unit of the model, with its calibration errors
+        rig = replace(rig, lidar=rig.lidar.unit(np.random.default_rng(unit)))
     response = rig.reflectance.for_drive(np.random.default_rng(seed), randomise)
     world_T_lidar = np.eye(4)
     world_T_lidar[2, 3] = height
@@ -149,6 +153,28 @@ def test_grass_returns_stand_above_the_ground_and_asphalt_lies_flat():
     assert len(set(heights)) == 20
     assert factor[0] * rig.reflectance.pile[M.GRASS] <= min(heights) < max(heights) \
         <= factor[1] * rig.reflectance.pile[M.GRASS]
+
+
+def test_a_units_beams_are_off_their_table_angles_yet_reported_at_them():
+    """KITTI's HDL-64E units: on flat ground each beam's ring sits above or below the plane by its own error
+    (centimetres at 10 m) where an ideal sensor's rings lie on it; points keep the table's elevations."""
+    ground = tagged(*strip(np.array([[-60.0, -60, 0], [60, -60, 0]]), np.array([[-60.0, 60, 0], [60, 60, 0]])),
+                    ROAD, 0, M.ASPHALT, (0.3, 0.3, 0.3))
+    spec = load_lidars().get()
+    assert spec.calibration_error_deg > 0
+    offsets = {}
+    for unit in (None, 7):
+        _, points, _ = _sweep(ground, 'hdl64e_kitti', unit=unit)
+        distance = np.hypot(points['x'], points['y'])
+        near = (distance > 6) & (distance < 15)
+        offsets[unit] = np.array([np.median(points['z'][near & (points['ring'] == b)] + 1.73)
+                                  for b in np.unique(points['ring'][near])])
+        elevation = np.degrees(np.arctan2(points['z'], distance))
+        assert np.abs(elevation - np.asarray(spec.elevations_deg)[points['ring']]).max() < 0.02
+    assert np.abs(offsets[None]).max() < 0.005
+    assert 0.01 < np.std(offsets[7]) < 0.08
+    drawn = np.array(spec.unit(np.random.default_rng(7)).elevation_errors_deg)
+    assert len(drawn) == spec.beams and np.std(drawn) == pytest.approx(spec.calibration_error_deg, rel=0.3)
 
 
 def test_randomisation_moves_material_responses_between_drives_but_not_labels():
