@@ -1,21 +1,20 @@
 """Simulator realism against the real data in ../shared/data, side by side.
 
-LiDAR (KITTI HDL-64E, the default model): points per sweep, share of zero-reflectance returns, median
-reflectance, reflectance medians of road / car / wall / vegetation points, and the car-point share of a sweep's
-front 90 degrees. Real references: the kitti_raw_0001 sweeps (road: ground-plane inliers within 3 m of the
+LiDAR (KITTI HDL-64E, the default model): points per sweep, share of zero-reflectance returns, median reflectance,
+reflectance medians of road / car / wall / vegetation points, the car-point share of a sweep's front 90 degrees,
+and the ground ring step (median height step between neighbouring beams' rings over the ground plane, 4-20 m: per-
+beam calibration errors). Real references: the kitti_raw_0001 sweeps (road: ground-plane inliers within 3 m of the
 vehicle's track, 4-40 m; wall: vertical planar neighbourhoods 2.2-8 m above the road; vegetation: scattered
-neighbourhoods 1-10 m above it), the KITTI object Car/Van boxes and the SqueezeSeg car labels (car). Simulated:
-the same regions by ground truth. Other LiDAR models: intensity scale and zero share beside the real VLP-32C and
-OS1-64 sweeps of RELLIS-3D, and ground roughness (median residual of a plane fitted per 2 m cell crossed by
-three or more rings, 4-30 m) of grass and paved ground in the labelled OS1-64 sweep beside simulated terrain and
-road. Camera: mean brightness and saturation, sky colour, road brightness and texture
-contrast (robust spread of the band-passed road, 1-8 pixels, over its brightness), beside CamVid (labelled),
-nuScenes front and KITTI images.
+neighbourhoods 1-10 m above it), the KITTI object Car/Van boxes and the SqueezeSeg car labels (car). Simulated: the
+same regions by ground truth. Other LiDAR models: intensity scale and zero share beside the real VLP-32C and OS1-64
+sweeps of RELLIS-3D, and ground roughness (median residual of a plane fitted per 2 m cell crossed by three or more
+rings, 4-30 m) of grass and paved ground in the labelled OS1-64 sweep beside simulated terrain and road. Camera:
+mean brightness and saturation, sky colour, road brightness and texture contrast (robust spread of the band-passed
+road, 1-8 pixels, over its brightness), beside CamVid (labelled), nuScenes front and KITTI images.
 
     .venv/bin/python benchmarks/bench_sim_realism.py [--seeds 3000 3001 3002] [--frames 0 20 40] [--randomise]
 
-Skips cleanly (exit 0, one line) without ../shared/data.
-"""
+Skips cleanly (exit 0, one line) without ../shared/data."""
 import argparse
 import sys
 from pathlib import Path
@@ -36,7 +35,9 @@ from perception.taxonomy import load_taxonomy  # noqa: E402
 ROAD_HALF_WIDTH, ROAD_RANGE = 3.0, (4.0, 40.0)
 WORK_WIDTH = 480  # images are compared at CamVid's width
 LIDAR_ROWS = ('points per sweep', 'zero share', 'median', 'road median', 'road zero share', 'car median',
-              'car zero share', 'wall median', 'vegetation median', 'car share (front 90 deg)')
+              'car zero share', 'wall median', 'vegetation median', 'car share (front 90 deg)',
+              'ground ring step (cm)')
+RING_STEP_RANGE, ELEVATION_BIN_DEG, RING_STEP_MIN_POINTS = (4.0, 20.0), 0.1, 200
 OTHER_SENSORS = {  # simulated model: the real sweep of that sensor in ../shared/data (RELLIS-3D, off-road), and a
     'vlp32c': ('rellis3d_example/vel000104.bin', 1),  # factor that shows its intensity scale in the table
     'os1_64': ('rellis3d_example/000104.bin', 1000)}
@@ -93,8 +94,19 @@ def front(xyz: np.ndarray) -> np.ndarray:
     return np.abs(np.arctan2(xyz[:, 1], xyz[:, 0])) < np.pi / 4
 
 
-def lidar_row(sweeps: list, region_values: dict, car_share: list) -> dict:
-    """Summary of sweeps [(xyz, reflectance)] and per-region reflectance values."""
+def ring_step(xyz: np.ndarray, height: np.ndarray) -> float:
+    """Median step (cm) between the heights of neighbouring beams' rings over the ground plane, 4-20 m (beams
+    found by elevation angle): a sensor's per-beam calibration errors, flat ground being flat."""
+    distance = np.hypot(xyz[:, 0], xyz[:, 1])
+    ground = (np.abs(height) < 0.15) & (distance > RING_STEP_RANGE[0]) & (distance < RING_STEP_RANGE[1])
+    beam = np.round(np.degrees(np.arctan2(xyz[:, 2], distance)) / ELEVATION_BIN_DEG).astype(np.int64)
+    levels = [np.median(height[ground & (beam == b)]) for b in np.unique(beam[ground])
+              if (ground & (beam == b)).sum() > RING_STEP_MIN_POINTS]
+    return 100 * float(np.median(np.abs(np.diff(levels)))) if len(levels) > 1 else float('nan')
+
+
+def lidar_row(sweeps: list, region_values: dict, car_share: list, ring_steps: list) -> dict:
+    """Summary of sweeps [(xyz, reflectance)], per-region reflectance values and ground ring steps."""
     reflectance = np.concatenate([r for _, r in sweeps])
     row = {'points per sweep': float(np.median([len(r) for _, r in sweeps])),
            'zero share': float((reflectance == 0).mean()), 'median': float(np.median(reflectance))}
@@ -106,6 +118,7 @@ def lidar_row(sweeps: list, region_values: dict, car_share: list) -> dict:
                 row[f'{name} zero share'] = float((values == 0).mean())
     if car_share:
         row['car share (front 90 deg)'] = float(np.mean(car_share))
+    row['ground ring step (cm)'] = float(np.median(ring_steps))
     return row
 
 
@@ -161,12 +174,13 @@ def sensor_rows(root: Path, seed: int) -> list:
 
 
 def real_lidar(root: Path, rng: np.random.Generator) -> dict:
-    sweeps, regions = [], {}
+    sweeps, regions, steps = [], {}, []
     for path in sorted((root / 'kitti_raw_0001_lidar').glob('*.npz'))[::3]:
         points = read_sweep(path)
         xyz, reflectance = points[:, :3].astype(float), points[:, 3]
         sweeps.append((xyz, reflectance))
         height = ground_height(xyz, rng)
+        steps.append(ring_step(xyz, height))
         wall, vegetation = shape_regions(xyz, height)
         for name, mask in (('road', road_region(xyz, height)), ('wall', wall), ('vegetation', vegetation)):
             regions.setdefault(name, []).append(reflectance[mask])
@@ -188,17 +202,18 @@ def real_lidar(root: Path, rng: np.random.Generator) -> dict:
         valid = grid[:, 4] > 0
         regions['car'].append(grid[valid & (grid[:, 5] == 1), 3])
         car_share.append(float((grid[valid, 5] == 1).mean()))
-    return lidar_row(sweeps, regions, car_share)
+    return lidar_row(sweeps, regions, car_share, steps)
 
 
 def sim_lidar(frames: list, rng: np.random.Generator) -> dict:
     ids = load_taxonomy().id_of
-    sweeps, regions, car_share = [], {}, []
+    sweeps, regions, car_share, steps = [], {}, [], []
     for frame in frames:
         xyz = np.stack([frame.points[a] for a in 'xyz'], 1).astype(float)
         reflectance, semantic = frame.points['intensity'], frame.point_semantic
         sweeps.append((xyz, reflectance))
         height = ground_height(xyz, rng)
+        steps.append(ring_step(xyz, height))
         masks = {'road': road_region(xyz, height) & (semantic == ids('road')), 'car': semantic == ids('car'),
                  'wall': np.isin(semantic, [ids('building'), ids('wall')]) & (height > 2.2) & (height < 8),
                  'vegetation': (semantic == ids('vegetation')) & (height > 1.0) & (height < 10)}
@@ -206,7 +221,7 @@ def sim_lidar(frames: list, rng: np.random.Generator) -> dict:
             regions.setdefault(name, []).append(reflectance[mask])
         ahead = front(xyz)
         car_share.append(float((semantic[ahead] == ids('car')).mean()))
-    return lidar_row(sweeps, regions, car_share)
+    return lidar_row(sweeps, regions, car_share, steps)
 
 
 # -- camera ----------------------------------------------------------------------------------------------------
