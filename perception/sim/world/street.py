@@ -111,6 +111,11 @@ def ground(builder: WorldBuilder, lo, hi):
     builder.add(vertices, triangles, 'terrain', M.GRASS, builder.grass)
 
 
+def surface_line(route: Route, section: CrossSection, s0: float, s1: float, d: float, above: float = 0.0):
+    """(K, 3) points along the street from s0 to s1 at lateral offset d, `above` its surface there."""
+    return route.polyline(s0, s1, d, float(section.surface(d)) + above)
+
+
 def street(builder: WorldBuilder, route: Route, section: CrossSection, s0, s1, sidewalk_gaps, marking_gaps):
     """Road, parking lanes, markings and sidewalks from s0 to s1; sidewalks and parking stop at `sidewalk_gaps`,
     markings at `marking_gaps` (crossing streets)."""
@@ -118,8 +123,8 @@ def street(builder: WorldBuilder, route: Route, section: CrossSection, s0, s1, s
     lanes_right = -(section.lanes * section.lane_width + section.bike_lane)
     lanes_left = section.lanes * section.lane_width
 
-    def along(a, b, d, above=0.0):  # a line on the street's surface
-        return route.polyline(a, b, d, float(section.surface(d)) + above)
+    def along(a, b, d, above=0.0):
+        return surface_line(route, section, a, b, d, above)
     for left, right in ((lanes_left, 0.0), (0.0, lanes_right)):  # the two halves of the crowned carriageway
         builder.add(*strip(along(s0, s1, left), along(s0, s1, right)), 'road', M.ASPHALT, builder.asphalt)
     parking_colour = builder.asphalt * rng.uniform(*PARKING_BRIGHTENING)
@@ -174,6 +179,5 @@ def crosswalk(builder: WorldBuilder, route: Route, section: CrossSection, s0: fl
     for d in np.arange(section.right_edge + CROSSWALK_FIRST_STRIPE, section.left_edge - CROSSWALK_END_MARGIN,
                        CROSSWALK_STRIPE_PITCH):
         left, right = d + CROSSWALK_STRIPE_HALF_WIDTH, d - CROSSWALK_STRIPE_HALF_WIDTH
-        builder.add(*strip(route.polyline(s0, s1, left, float(section.surface(left)) + CROSSWALK_HEIGHT),
-                           route.polyline(s0, s1, right, float(section.surface(right)) + CROSSWALK_HEIGHT)),
-                    'road', M.PAINT, WHITE_PAINT)
+        builder.add(*strip(surface_line(route, section, s0, s1, left, CROSSWALK_HEIGHT),
+                           surface_line(route, section, s0, s1, right, CROSSWALK_HEIGHT)), 'road', M.PAINT, WHITE_PAINT)
